@@ -1,0 +1,49 @@
+"""`ckan lgdp ...`: operator commands of the platform."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+import ckan.plugins.toolkit as tk
+
+
+@click.group(short_help="Local Government Data Platform commands")
+def lgdp() -> None:
+    """Local Government Data Platform commands."""
+
+
+@lgdp.command()
+def status() -> None:
+    """Check the services the platform needs; exit 1 when one is down."""
+    result = tk.get_action("lgdp_status_show")({"ignore_auth": True, "user": _site_user()}, {})
+    for name, service in result["services"].items():
+        mark = click.style("up  ", fg="green") if service["ok"] else click.style("DOWN", fg="red")
+        click.echo(f"{mark} {name:<9} {service.get('error', '')}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@lgdp.command()
+def demo() -> None:
+    """Load the demo organisations, returns and files (idempotent)."""
+    from ckanext.lgdp import demo as demo_data
+
+    try:
+        summary = demo_data.load(_site_user(), echo=click.echo)
+    except tk.ValidationError as e:
+        tk.error_shout(f"the demo data was refused: {json.dumps(e.error_dict)}")
+        sys.exit(1)
+    click.secho(
+        "demo loaded: " + ", ".join(f"{n} {what}" for what, n in summary.items()),
+        fg="green",
+    )
+
+
+def _site_user() -> str:
+    return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+
+
+def get_commands() -> list[click.Command]:
+    return [lgdp]

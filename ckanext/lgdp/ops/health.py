@@ -1,0 +1,229 @@
+"""Service health: what the platform needs (PostgreSQL, Solr, Redis, the RQ
+worker), how to tell whether it is there, and what a request gets when it is not.
+
+A write needs the search index (every dataset change is indexed in the same
+request) and Redis (uploads queue their validation). When either is down, a
+write is refused with HTTP 503 and a message naming the service *before*
+anything is written, so nothing is left half-written; reads that need the
+missing service get a 503 with the same kind of message instead of a 500.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import requests
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, request
+from markupsafe import escape
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+from ckan.lib import redis as ckan_redis
+from ckan.lib.search.common import SearchError, SolrConnectionError
+
+from ckanext.lgdp import config as lgdp_config
+
+log = logging.getLogger(__name__)
+
+SERVICE_LABELS = {
+    "database": "the database (PostgreSQL)",
+    "search": "the search service (Solr)",
+    "jobs": "the job queue (Redis)",
+    "worker": "the background worker",
+}
+
+# Remembered positive checks: service name -> monotonic time of the last success.
+# Only successes are cached, so an outage is seen at once and recovery within
+# one TTL. This is a cache of an external fact, not plugin state.
+_last_ok: dict[str, float] = {}
+
+
+def check_database() -> str | None:
+    try:
+        with model.meta.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as e:  # noqa: BLE001 - any failure means unavailable
+        return str(e).splitlines()[0]
+    return None
+
+
+def check_search() -> str | None:
+    url = tk.config.get("solr_url", "").rstrip("/")
+    auth = None
+    if tk.config.get("solr_user"):
+        auth = (tk.config["solr_user"], tk.config.get("solr_password") or "")
+    try:
+        resp = requests.get(
+            f"{url}/admin/ping",
+            params={"wt": "json"},
+            timeout=lgdp_config.service_check_timeout(),
+            auth=auth,
+        )
+    except requests.RequestException as e:
+        return f"cannot connect to {url}: {e.__class__.__name__}"
+    if resp.status_code != 200:
+        return f"{url}/admin/ping answered HTTP {resp.status_code}"
+    return None
+
+
+def check_jobs() -> str | None:
+    try:
+        conn = ckan_redis.connect_to_redis()
+        conn.ping()
+    except Exception as e:  # noqa: BLE001 - redis raises several classes
+        return str(e) or e.__class__.__name__
+    return None
+
+
+def check_worker() -> str | None:
+    """At least one RQ worker listens on the default queue, where
+    ckanext-validation sends its jobs."""
+    from rq import Worker
+
+    from ckan.lib import jobs
+
+    try:
+        queue = jobs.get_queue()
+        workers = Worker.all(queue=queue)
+    except Exception as e:  # noqa: BLE001
+        return str(e) or e.__class__.__name__
+    if not workers:
+        return "no worker listens on queue %s" % queue.name
+    return None
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "database": check_database,
+    "search": check_search,
+    "jobs": check_jobs,
+    "worker": check_worker,
+}
+
+
+def check(name: str, use_cache: bool = True) -> str | None:
+    """Return None when service `name` answers, else a short reason."""
+    now = time.monotonic()
+    if use_cache and now - _last_ok.get(name, -1e9) < lgdp_config.service_check_ttl():
+        return None
+    problem = CHECKS[name]()
+    if problem is None:
+        _last_ok[name] = now
+    else:
+        _last_ok.pop(name, None)
+    return problem
+
+
+def status() -> dict[str, Any]:
+    """Every service with `ok` and, when not ok, its `error`."""
+    out: dict[str, Any] = {}
+    for name in CHECKS:
+        problem = check(name, use_cache=False)
+        out[name] = {"ok": problem is None}
+        if problem:
+            out[name]["error"] = problem
+    return out
+
+
+def unavailable_message(service: str) -> str:
+    return tk._(
+        "{service} is not available at the moment, so nothing was changed. "
+        "Please try again in a few minutes; if it persists, tell the platform "
+        "administrators."
+    ).format(service=SERVICE_LABELS[service][0].upper() + SERVICE_LABELS[service][1:])
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def _write_needs_services() -> bool:
+    """Whether the current request may write (so must find its services first)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    path = request.path
+    if _is_api(path):
+        action_name = path.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            action = tk.get_action(action_name)
+        except (KeyError, ValueError):
+            return False  # CKAN itself answers 400 for an unknown action
+        return not getattr(action, "side_effect_free", False)
+    # Browser forms: log-in and log-out must work whatever the state of Solr.
+    return not path.startswith(("/user/login", "/user/_logout", "/login_generic"))
+
+
+def _unavailable(service: str) -> Response:
+    message = unavailable_message(service)
+    if _is_api(request.path):
+        resp = jsonify(
+            {
+                "help": request.url,
+                "success": False,
+                "error": {"__type": "Service Unavailable", "message": message},
+            }
+        )
+    else:
+        try:
+            page = tk.render("lgdp/service_unavailable.html", {"message": message, "service": service})
+        except Exception:  # noqa: BLE001 - the page itself may need the lost service
+            page = (
+                "<!doctype html><title>Service unavailable</title>"
+                f"<h1>Service unavailable</h1><p>{escape(message)}</p>"
+            )
+        resp = Response(page, mimetype="text/html")
+    resp.status_code = 503
+    resp.headers["Retry-After"] = "30"
+    return resp
+
+
+def guard_writes() -> Response | None:
+    """Flask before_request hook: refuse a write whose services are down."""
+    if not _write_needs_services():
+        return None
+    for service in ("search", "jobs"):
+        problem = check(service)
+        if problem:
+            log.warning("refusing %s %s: %s down (%s)", request.method, request.path, service, problem)
+            return _unavailable(service)
+    return None
+
+
+def outages_are_503(response: Response) -> Response:
+    """Flask after_request hook: an error answered while a service is down
+    (CKAN says 500, or 409 "Search Error" from the action API) is an outage
+    the client should retry later: answer 503 and name the service."""
+    if response.status_code == 500 or (
+        response.status_code == 409 and _is_api(request.path) and _api_error_type(response) == "Search Error"
+    ):
+        for service in ("database", "search", "jobs"):
+            if check(service, use_cache=False):
+                return _unavailable(service)
+    return response
+
+
+def _api_error_type(response: Response) -> str | None:
+    if not response.is_json:
+        return None
+    body = response.get_json(silent=True) or {}
+    return (body.get("error") or {}).get("__type")
+
+
+def register(app: Flask) -> None:
+    app.before_request(guard_writes)
+    app.after_request(outages_are_503)
+
+    def on_search_down(error: Exception) -> Response:
+        log.warning("search unavailable during %s: %s", request.path, error)
+        return _unavailable("search")
+
+    def on_jobs_down(error: Exception) -> Response:
+        log.warning("job queue unavailable during %s: %s", request.path, error)
+        return _unavailable("jobs")
+
+    import redis.exceptions
+
+    app.register_error_handler(SolrConnectionError, on_search_down)
+    app.register_error_handler(SearchError, on_search_down)
+    app.register_error_handler(redis.exceptions.ConnectionError, on_jobs_down)

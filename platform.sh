@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The Local Government Data Platform on this machine, with its services.
+#
+#   ./platform.sh run      install what is missing, start PostgreSQL, Redis,
+#                          Solr, the RQ worker and CKAN, load the demo, and
+#                          serve http://127.0.0.1:5000
+#   ./platform.sh test     the same services with separate test databases and
+#                          Solr core, then the whole test suite (pytest args
+#                          may follow, e.g. ./platform.sh test -k access)
+#   ./platform.sh stop     stop everything this script started
+#   ./platform.sh status   what is running
+#   ./platform.sh service stop|start postgres|redis|solr
+#                          one service alone (troubleshooting, outage tests)
+#
+# Everything it writes at run time is under .state/ (LGDP_STATE); downloaded
+# Solr jars are cached in ~/.cache/lgdp (LGDP_CACHE).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/common.sh
+source "$here/scripts/common.sh"
+# shellcheck source=scripts/services.sh
+source "$here/scripts/services.sh"
+# shellcheck source=scripts/solr.sh
+source "$here/scripts/solr.sh"
+# shellcheck source=scripts/ckan.sh
+source "$here/scripts/ckan.sh"
+
+install_all() {
+    state_dirs
+    install_system
+    install_python
+    solr_install
+}
+
+start_services() {
+    pg_start
+    redis_start
+    local core
+    for core in "$@"; do solr_prepare_core "$core"; done
+    solr_start
+}
+
+cmd_run() {
+    install_all
+    start_services ckan ckan-test
+    pg_prepare "$RUN_DB" "$RUN_DS_DB"
+    ckan_config_run
+    ckan_migrate "$RUN_INI" "$RUN_DS_DB"
+    ckan_sysadmin "$RUN_INI"
+    worker_start "$RUN_INI"
+    web_start "$RUN_INI"
+    say "loading the demo data"
+    ckan_cli -c "$RUN_INI" lgdp demo 2>>"$LGDP_LOGS/ckan-cli.log" \
+        || { tail -20 "$LGDP_LOGS/ckan-cli.log"; die "loading the demo failed (log: $LGDP_LOGS/ckan-cli.log)"; }
+    cat <<MSG
+
+  The Local Government Data Platform is running at http://127.0.0.1:$LGDP_CKAN_PORT
+  Log in as:   admin
+  Password:    $(cat "$LGDP_STATE/admin-password")
+  API:         http://127.0.0.1:$LGDP_CKAN_PORT/api/3/action/lgdp_status_show
+  Logs:        $LGDP_LOGS/
+  Stop with:   ./platform.sh stop
+
+MSG
+}
+
+cmd_test() {
+    install_all
+    start_services ckan ckan-test
+    pg_prepare "$TEST_DB" "$TEST_DS_DB"
+    ckan_test_env
+    ckan_migrate "$TEST_INI" "$TEST_DS_DB"
+    mkdir -p "$LGDP_STATE/test-storage"
+    say "running the test suite"
+    cd "$LGDP_ROOT"
+    local rc=0
+    "$LGDP_VENV/bin/python" -m pytest "$@" || rc=$?
+    # pytest's 5 means "no tests ran": a failure here, never a silent pass.
+    [ "$rc" -eq 0 ] || die "the test suite failed (pytest exit code $rc)"
+}
+
+cmd_stop() {
+    state_dirs
+    web_stop
+    worker_stop
+    solr_stop
+    redis_stop
+    pg_stop
+}
+
+cmd_status() {
+    state_dirs
+    local ok=0
+    pg_ready && say "PostgreSQL  up   127.0.0.1:$LGDP_PG_PORT" || { say "PostgreSQL  down"; ok=1; }
+    redis_ping && say "Redis       up   127.0.0.1:$LGDP_REDIS_PORT" || { say "Redis       down"; ok=1; }
+    solr_status && say "Solr        up   http://127.0.0.1:$LGDP_SOLR_PORT/solr" || { say "Solr        down"; ok=1; }
+    pid_alive "$LGDP_RUN/worker.pid" && say "RQ worker   up   pid $(cat "$LGDP_RUN/worker.pid")" || { say "RQ worker   down"; ok=1; }
+    ckan_api_ready && say "CKAN        up   http://127.0.0.1:$LGDP_CKAN_PORT" || { say "CKAN        down"; ok=1; }
+    return $ok
+}
+
+cmd_service() {
+    state_dirs
+    local verb=${1:-} name=${2:-}
+    case "$verb:$name" in
+        stop:postgres) pg_stop ;;
+        stop:redis) redis_stop ;;
+        stop:solr) solr_stop ;;
+        start:postgres) pg_start ;;
+        start:redis) redis_start ;;
+        start:solr) solr_start ;;
+        *) die "usage: $0 service stop|start postgres|redis|solr" ;;
+    esac
+}
+
+case "${1:-}" in
+    run) shift; cmd_run "$@" ;;
+    test) shift; cmd_test "$@" ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    install) install_all ;;
+    service) shift; cmd_service "$@" ;;
+    *)
+        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

@@ -1,0 +1,154 @@
+"""The platform runs on its real services: CKAN's API writes to PostgreSQL,
+indexes in Solr (found again with a facet), and validation jobs run in a real
+RQ worker process."""
+from __future__ import annotations
+
+import configparser
+import io
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from ckan import model
+from ckan.tests import factories, helpers
+
+from tests.conftest import ROOT, csv_bytes, standard
+
+pytestmark = [pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")]
+
+
+def api(app, action, headers=None, status=200, **data):
+    resp = app.post(f"/api/3/action/{action}", json=data, headers=headers or {}, status=status)
+    return resp.json
+
+
+def test_dataset_created_through_the_api_is_found_with_a_facet(app, agency_admin):
+    created = api(
+        app,
+        "package_create",
+        headers=agency_admin["headers"],
+        type="data-return",
+        name="hl1-homelessness",
+        title="Homelessness applications (HL1)",
+        owner_org=agency_admin["org"]["id"],
+        frequency="quarterly",
+        statutory="yes",
+        lifecycle_status="active",
+    )["result"]
+
+    found = api(
+        app,
+        "package_search",
+        q="homelessness",
+        **{"facet.field": ["organization", "frequency"]},
+        include_private=True,
+    )["result"]
+    assert [d["id"] for d in found["results"]] == [created["id"]]
+    orgs = found["search_facets"]["organization"]["items"]
+    assert [(o["name"], o["count"]) for o in orgs] == [(agency_admin["org"]["name"], 1)]
+    assert found["search_facets"]["frequency"]["items"][0]["name"] == "quarterly"
+
+    # the dataset row really is in PostgreSQL
+    row = model.Session.execute(
+        sa.text("SELECT name, type FROM package WHERE id = :id"), {"id": created["id"]}
+    ).one()
+    assert tuple(row) == ("hl1-homelessness", "data-return")
+
+
+def _return_with_file(app, agency_admin, rows):
+    dataset = api(
+        app,
+        "package_create",
+        headers=agency_admin["headers"],
+        type="data-return",
+        name="council-tax-collection",
+        title="Council Tax Collection",
+        owner_org=agency_admin["org"]["id"],
+        frequency="annual",
+        statutory="no",
+        lifecycle_status="active",
+    )["result"]
+    resp = app.post(
+        "/api/3/action/resource_create",
+        data={
+            "package_id": dataset["id"],
+            "name": "2023-24",
+            "format": "CSV",
+            "schema": json.dumps(standard("council-tax-collection.v1")),
+            "upload": (io.BytesIO(csv_bytes(rows)), "ctas-2023-24.csv"),
+        },
+        headers=agency_admin["headers"],
+    )
+    return dataset, resp.json["result"]
+
+
+HEADER = [
+    "gss_code", "financial_year", "chargeable_dwellings", "net_collectable_gbp",
+    "collected_by_year_end_gbp", "in_year_collection_rate_pct",
+]
+
+
+def test_an_invalid_upload_is_validated_by_the_real_worker_and_kept(app, agency_admin, run_worker):
+    rows = [
+        HEADER,
+        ["S12000047", "2023-24", "186035", "257310000", "247480000", "96.2"],
+        ["S12000049", "2023-24", "lots", "463880000", "435120000", "93.8"],
+        ["S12000036", "2023-24", "254190", "442770000", "429900000", "107.0"],
+    ]
+    dataset, resource = _return_with_file(app, agency_admin, rows)
+
+    queued = api(app, "resource_validation_show", headers=agency_admin["headers"], resource_id=resource["id"])
+    assert queued["result"]["status"] == "created"
+
+    run_worker("default")
+
+    shown = api(app, "resource_validation_show", headers=agency_admin["headers"], resource_id=resource["id"])["result"]
+    assert shown["status"] == "failure"
+    report = json.loads(shown["report"]) if isinstance(shown["report"], str) else shown["report"]
+    errors = [(e["type"], e["rowNumber"], e["fieldName"]) for e in report["tasks"][0]["errors"]]
+    assert errors == [("type-error", 3, "chargeable_dwellings"), ("constraint-error", 4, "in_year_collection_rate_pct")]
+
+    # the worker's result is in PostgreSQL, and the invalid file is still there
+    status = model.Session.execute(
+        sa.text("SELECT status FROM validation WHERE resource_id = :id"),
+        {"id": resource["id"]},
+    ).scalar_one()
+    assert status == "failure"
+    res = api(app, "resource_show", headers=agency_admin["headers"], id=resource["id"])["result"]
+    assert res["validation_status"] == "failure"
+    download = app.get(res["url"].replace("http://test.ckan.net", ""), headers=agency_admin["headers"])
+    assert download.data.decode("utf-8").splitlines()[2].startswith("S12000049,2023-24,lots")
+
+
+def test_a_valid_upload_passes(app, agency_admin, run_worker):
+    rows = [HEADER, ["S12000047", "2023-24", "186035", "257310000", "247480000", "96.2"]]
+    _, resource = _return_with_file(app, agency_admin, rows)
+    run_worker("default")
+    shown = api(app, "resource_validation_show", headers=agency_admin["headers"], resource_id=resource["id"])["result"]
+    assert shown["status"] == "success"
+
+
+def test_status_show_reports_the_services(app):
+    result = api(app, "lgdp_status_show")["result"]
+    for name in ("database", "search", "jobs"):
+        assert result["services"][name] == {"ok": True}, name
+    # anonymous callers see no internals
+    assert all(set(s) == {"ok"} for s in result["services"].values())
+
+
+def test_status_show_gives_sysadmins_the_reason():
+    sysadmin = factories.Sysadmin()
+    result = helpers.call_action("lgdp_status_show", {"user": sysadmin["name"], "ignore_auth": False})
+    worker = result["services"]["worker"]
+    # the suite runs workers in burst mode only, so none is listening now
+    assert worker["ok"] is False and "no worker listens" in worker["error"]
+
+
+def test_test_ini_and_platform_ini_enable_the_same_plugins():
+    def plugins(path):
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path)
+        return parser["app:main"]["ckan.plugins"].split()
+
+    assert plugins(ROOT / "test.ini") == plugins(ROOT / "config" / "platform.ini")
