@@ -4,7 +4,6 @@ RQ worker process."""
 from __future__ import annotations
 
 import configparser
-import io
 import json
 
 import pytest
@@ -13,14 +12,10 @@ import sqlalchemy as sa
 from ckan import model
 from ckan.tests import factories, helpers
 
-from tests.conftest import ROOT, csv_bytes, standard
+from tests.conftest import CTAS_HEADER as HEADER
+from tests.conftest import CTAS_VALID_ROW, ROOT, api, upload_return_file
 
 pytestmark = [pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")]
-
-
-def api(app, action, headers=None, status=200, **data):
-    resp = app.post(f"/api/3/action/{action}", json=data, headers=headers or {}, status=status)
-    return resp.json
 
 
 def test_dataset_created_through_the_api_is_found_with_a_facet(app, agency_admin):
@@ -56,47 +51,15 @@ def test_dataset_created_through_the_api_is_found_with_a_facet(app, agency_admin
     assert tuple(row) == ("hl1-homelessness", "data-return")
 
 
-def _return_with_file(app, agency_admin, rows):
-    dataset = api(
-        app,
-        "package_create",
-        headers=agency_admin["headers"],
-        type="data-return",
-        name="council-tax-collection",
-        title="Council Tax Collection",
-        owner_org=agency_admin["org"]["id"],
-        frequency="annual",
-        statutory="no",
-        lifecycle_status="active",
-    )["result"]
-    resp = app.post(
-        "/api/3/action/resource_create",
-        data={
-            "package_id": dataset["id"],
-            "name": "2023-24",
-            "format": "CSV",
-            "schema": json.dumps(standard("council-tax-collection.v1")),
-            "upload": (io.BytesIO(csv_bytes(rows)), "ctas-2023-24.csv"),
-        },
-        headers=agency_admin["headers"],
-    )
-    return dataset, resp.json["result"]
-
-
-HEADER = [
-    "gss_code", "financial_year", "chargeable_dwellings", "net_collectable_gbp",
-    "collected_by_year_end_gbp", "in_year_collection_rate_pct",
-]
-
-
 def test_an_invalid_upload_is_validated_by_the_real_worker_and_kept(app, agency_admin, run_worker):
     rows = [
         HEADER,
-        ["S12000047", "2023-24", "186035", "257310000", "247480000", "96.2"],
+        CTAS_VALID_ROW,
         ["S12000049", "2023-24", "lots", "463880000", "435120000", "93.8"],
         ["S12000036", "2023-24", "254190", "442770000", "429900000", "107.0"],
     ]
-    dataset, resource = _return_with_file(app, agency_admin, rows)
+    dataset, created = upload_return_file(app, agency_admin["headers"], agency_admin["org"]["id"], rows)
+    resource = created["result"]
 
     queued = api(app, "resource_validation_show", headers=agency_admin["headers"], resource_id=resource["id"])
     assert queued["result"]["status"] == "created"
@@ -122,8 +85,8 @@ def test_an_invalid_upload_is_validated_by_the_real_worker_and_kept(app, agency_
 
 
 def test_a_valid_upload_passes(app, agency_admin, run_worker):
-    rows = [HEADER, ["S12000047", "2023-24", "186035", "257310000", "247480000", "96.2"]]
-    _, resource = _return_with_file(app, agency_admin, rows)
+    _, created = upload_return_file(app, agency_admin["headers"], agency_admin["org"]["id"], [HEADER, CTAS_VALID_ROW])
+    resource = created["result"]
     run_worker("default")
     shown = api(app, "resource_validation_show", headers=agency_admin["headers"], resource_id=resource["id"])["result"]
     assert shown["status"] == "success"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import ckan.plugins.toolkit as tk
+from ckan.exceptions import CkanConfigurationException
 
 
 def _validation_metadata() -> Any:
@@ -31,5 +32,21 @@ def bind_validation_metadata(engine: Any = None) -> Any:
         if not url:
             return previous
         engine = sa.create_engine(url, poolclass=NullPool)
+        _require_database(engine)
     metadata.bind = engine
     return previous
+
+
+def _require_database(engine: Any) -> None:
+    """Upstream queries the database while plugins load; without one it
+    would fail with a long driver trace, so say plainly what is wrong."""
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        raise CkanConfigurationException(
+            f"PostgreSQL is not reachable at {engine.url.render_as_string(hide_password=True)}: "
+            f"{reason}. Start the database (./platform.sh run starts it locally) "
+            "or correct sqlalchemy.url / CKAN_SQLALCHEMY_URL."
+        ) from None
