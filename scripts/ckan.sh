@@ -20,6 +20,8 @@ ckan_config_run() {
         ckan_cli generate config "$RUN_INI" >/dev/null
     fi
     ckan_cli config-tool "$RUN_INI" -f "$LGDP_ROOT/config/platform.ini" >/dev/null
+    # No interactive debugger, even on loopback.
+    ckan_cli config-tool "$RUN_INI" -s DEFAULT "debug = false" >/dev/null
     ckan_cli config-tool "$RUN_INI" \
         "ckan.site_id=lgdp" \
         "ckan.site_url=http://127.0.0.1:$LGDP_CKAN_PORT" \
