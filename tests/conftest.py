@@ -21,7 +21,7 @@ STANDARDS = ROOT / "schemas" / "standards"
 
 # Plugins with alembic migrations of their own, and the package holding their
 # `migration/<plugin>/` folder (as `ckan db init` finds them).
-MIGRATED_PLUGINS = {"activity": "ckanext.activity", "lgdp_validation": "ckanext.lgdp"}
+MIGRATED_PLUGINS = {"activity": "ckanext.activity", "lgdp_validation": "ckanext.lgdp", "lgdp": "ckanext.lgdp"}
 
 
 def migrate(plugin: str) -> None:
@@ -126,7 +126,7 @@ CTAS_VALID_ROW = ["S12000047", "2023-24", "186035", "257310000", "247480000", "9
 def upload_return_file(app, headers, org_id, rows, dataset_type="data-return", status=200):
     """Create a return (or plain dataset) and upload `rows` as a CSV resource
     carrying the council tax standard, through the HTTP API."""
-    fields = {"frequency": "annual", "statutory": "no", "lifecycle_status": "active"}
+    fields = {"frequency": "annual", "statutory": "no", "notes": "Council tax billed and collected."}
     dataset = api(
         app,
         "package_create",

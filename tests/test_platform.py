@@ -26,10 +26,10 @@ def test_dataset_created_through_the_api_is_found_with_a_facet(app, agency_admin
         type="data-return",
         name="hl1-homelessness",
         title="Homelessness applications (HL1)",
+        notes="Quarterly homelessness applications and temporary accommodation.",
         owner_org=agency_admin["org"]["id"],
         frequency="quarterly",
         statutory="yes",
-        lifecycle_status="active",
     )["result"]
 
     found = api(

@@ -41,6 +41,27 @@ def demo() -> None:
     )
 
 
+@lgdp.command()
+@click.option("--dry-run", is_flag=True, help="Only list the returns that would move.")
+@click.option("--enqueue", is_flag=True, help="Run it as a background job in the worker.")
+def reviews(dry_run: bool, enqueue: bool) -> None:
+    """Move active returns whose review date has passed to under_review (cron-friendly)."""
+    if enqueue:
+        from ckanext.lgdp.register.actions import run_reviews_job
+
+        job = tk.enqueue_job(run_reviews_job, title="lgdp periodic review")
+        click.echo(f"queued job {job.id}")
+        return
+    result = tk.get_action("lgdp_reviews_run")(
+        {"user": _site_user(), "ignore_auth": True}, {"dry_run": dry_run}
+    )
+    verb = "would move" if dry_run else "moved"
+    if not result["moved"]:
+        click.echo("no return is due for review")
+    for name in result["moved"]:
+        click.echo(f"{verb} {name} to under_review")
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 

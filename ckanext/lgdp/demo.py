@@ -59,48 +59,37 @@ COORDINATOR = {
     "notes": "The coordinating body: governs the register of data returns on behalf of local government.",
 }
 
-RETURNS = [
-    {
-        "name": "council-tax-collection",
-        "title": "Council Tax Collection Statistics (CTAS)",
-        "owner_org": "sg-local-government-finance",
-        "notes": "Annual return of council tax billed and collected, used for the "
-        "Council Tax Collection Statistics publication and the Local Government "
-        "Benchmarking Framework.",
-        "frequency": "annual",
-        "statutory": "no",
-        "legal_basis": "Local Government Finance Act 1992 (collection); the return itself is voluntary",
-        "topic": "Finance",
-        "standard": "council-tax-collection.v1.json",
-        "example": [
-            ["gss_code", "financial_year", "chargeable_dwellings", "net_collectable_gbp",
-             "collected_by_year_end_gbp", "in_year_collection_rate_pct"],
-            ["S12000047", "2023-24", "186035", "257310000", "247480000", "96.2"],
-            ["S12000049", "2023-24", "323790", "463880000", "435120000", "93.8"],
-            ["S12000036", "2023-24", "254190", "442770000", "429900000", "97.1"],
-        ],
-    },
-    {
-        "name": "hl1-homelessness",
-        "title": "Homelessness applications and temporary accommodation (HL1)",
-        "owner_org": "sg-homelessness-statistics",
-        "notes": "Quarterly summary of the HL1 homelessness case return and the "
-        "temporary accommodation return, for the Homelessness in Scotland statistics.",
-        "frequency": "quarterly",
-        "statutory": "yes",
-        "legal_basis": "Housing (Scotland) Act 1987, Part II; Housing (Scotland) Act 2001",
-        "topic": "Housing",
-        "standard": "hl1-homelessness.v1.json",
-        # One row breaks the standard on purpose, so the demo shows a report.
-        "example": [
-            ["gss_code", "period", "applications", "assessed_homeless", "households_in_ta",
-             "children_in_ta"],
-            ["S12000047", "2024-Q1", "612", "518", "702", "398"],
-            ["S12000049", "2024-Q1", "1580", "1362", "3129", "1710"],
-            ["S12000036", "2024-Q1", "twelve", "1011", "4904", "2320"],
-        ],
-    },
-]
+# The demo register: real returns, their agencies and standards.
+CATALOGUE = "demo_returns.yaml"
+# The fields of a return in the catalogue that are dataset fields as they stand.
+RETURN_FIELDS = (
+    "name", "title", "owner_org", "requesting_agencies", "notes", "statutory", "legal_basis",
+    "frequency", "period_basis", "due_days_after_period_end", "collection_start",
+    "review_date", "burden_hours", "topic", "guidance", "contact_email",
+)
+# How the demo reaches each final state through the lifecycle.
+PATH = {
+    "proposed": [],
+    "approved": ["approved"],
+    "active": ["approved", "active"],
+    "under_review": ["approved", "active", "under_review"],
+    "retired": ["approved", "active", "under_review", "retired"],
+    "rejected": ["rejected"],
+}
+REASONS = {
+    "approved": "Approved by the data board: need and value agreed",
+    "active": "Collection opened to councils",
+    "under_review": "Periodic review started",
+    "retired": "Retired after review: the data is no longer needed",
+    "rejected": "Rejected by the data board: the need is met by existing collections",
+}
+
+
+def _catalogue() -> dict[str, Any]:
+    import yaml
+
+    text = resources.files("ckanext.lgdp").joinpath(CATALOGUE).read_text("utf-8")
+    return yaml.safe_load(text)
 
 
 def _councils() -> list[dict[str, str]]:
@@ -148,39 +137,38 @@ def load(site_user: str, echo: Callable[[str], None] = print) -> dict[str, int]:
     created["organisations"] += _upsert_org(context, {**COORDINATOR, "org_type": "coordinator"})
     echo(f"organisations: {created['organisations']} created")
 
-    for spec in RETURNS:
+    catalogue = _catalogue()
+    for agency in catalogue.get("agencies", []):
+        created["organisations"] += _upsert_org(context, {**agency, "org_type": "agency"})
+
+    for spec in catalogue["returns"]:
         try:
             tk.get_action("package_show")(dict(context), {"id": spec["name"]})
             continue
         except tk.ObjectNotFound:
             pass
         standard = json.loads((STANDARDS / spec["standard"]).read_text("utf-8"))
+        fields = {k: spec[k] for k in RETURN_FIELDS if spec.get(k) not in (None, "")}
         dataset = tk.get_action("package_create")(
             dict(context),
-            {
-                "type": "data-return",
-                "name": spec["name"],
-                "title": spec["title"],
-                "owner_org": spec["owner_org"],
-                "notes": spec["notes"],
-                "frequency": spec["frequency"],
-                "statutory": spec["statutory"],
-                "legal_basis": spec["legal_basis"],
-                "topic": spec["topic"],
-                "lifecycle_status": "active",
-            },
+            {**fields, "type": "data-return", "data_standard": json.dumps(standard)},
         )
-        tk.get_action("resource_create")(
-            dict(context),
-            {
-                "package_id": dataset["id"],
-                "name": f"Example file: {spec['title']}",
-                "description": "An example file laid out to the data standard.",
-                "format": "CSV",
-                "schema": json.dumps(standard),
-                "upload": _csv_upload(f"{spec['name']}-example.csv", spec["example"]),
-            },
-        )
+        for state in PATH[spec.get("lifecycle", "active")]:
+            tk.get_action("lgdp_return_transition")(
+                dict(context), {"id": dataset["id"], "to": state, "reason": REASONS[state]}
+            )
+        if spec.get("example"):
+            tk.get_action("resource_create")(
+                dict(context),
+                {
+                    "package_id": dataset["id"],
+                    "name": f"Example file: {spec['title']}",
+                    "description": "An example file laid out to the data standard.",
+                    "format": "CSV",
+                    "schema": json.dumps(standard),
+                    "upload": _csv_upload(f"{spec['name']}-example.csv", spec["example"]),
+                },
+            )
         created["returns"] += 1
-        echo(f"return {spec['name']}: created")
+        echo(f"return {spec['name']}: {spec.get('lifecycle', 'active')}")
     return created

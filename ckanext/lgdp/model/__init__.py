@@ -1,0 +1,7 @@
+"""Our own tables. Created by alembic migrations (migration/lgdp/), applied by
+`ckan db init` / `ckan db upgrade`; never at load time. Ids of core objects are
+stored as text, with no foreign keys into core tables."""
+from ckanext.lgdp.model.audit import AuditEntry
+from ckanext.lgdp.model.standards import StandardVersion
+
+__all__ = ["AuditEntry", "StandardVersion"]

@@ -1,0 +1,390 @@
+"""Actions of the register of data returns: the governance lifecycle, the
+audit trail, versions of data standards and periodic reviews."""
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+from ckan.types import Action, Context, DataDict
+
+from ckanext.lgdp.model import StandardVersion
+from ckanext.lgdp.register import audit, lifecycle, standards
+
+__all__ = [
+    "lgdp_return_transition",
+    "lgdp_audit_list",
+    "lgdp_standard_version_list",
+    "lgdp_reviews_list",
+    "lgdp_reviews_run",
+    "package_create",
+    "package_update",
+    "package_delete",
+]
+
+RETURN_TYPE = "data-return"
+# States in which the data standard is versioned (a proposal's standard is a draft).
+VERSIONED = ("approved", "active", "under_review")
+
+
+def _site_user() -> str:
+    return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+
+
+def _show(ident: str) -> dict[str, Any]:
+    return tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": ident})
+
+
+def _commit_unless_deferred(context: Context) -> None:
+    if not context.get("defer_commit"):
+        model.repo.commit()
+
+
+def _add_version(context: Context, return_id: str, version: int, schema: dict[str, Any], changes: dict[str, Any]) -> None:
+    model.Session.add(
+        StandardVersion(
+            return_id=return_id,
+            version=version,
+            schema=schema,
+            changes=changes,
+            created_by=context.get("user") or None,
+        )
+    )
+
+
+# ---------------------------------------------------------------- chained core actions
+
+
+@tk.chained_action
+def package_create(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    """Data returns: record the creation in the audit trail; a return created
+    past the proposal stage (an import by a sysadmin) gets version 1 of its standard."""
+    if data_dict.get("type") != RETURN_TYPE:
+        return up_func(context, data_dict)
+    versioned = data_dict.get("lifecycle_status") in VERSIONED and bool(data_dict.get("data_standard"))
+    data_dict["standard_version"] = 1 if versioned else None
+    deferred = context.get("defer_commit")
+    context["defer_commit"] = True
+    try:
+        created = up_func(context, data_dict)
+        schema = standards.load(created.get("data_standard"))
+        if versioned and schema:
+            _add_version(context, created["id"], 1, schema, standards.diff(None, schema))
+        audit.record(
+            context,
+            object_type=RETURN_TYPE,
+            object_id=created["id"],
+            object_name=created["name"],
+            action="create",
+            to_state=created.get("lifecycle_status"),
+            diff=audit.package_diff({}, created),
+        )
+    finally:
+        context["defer_commit"] = deferred
+    _commit_unless_deferred(context)
+    return created
+
+
+@tk.chained_action
+def package_update(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    """Data returns: every metadata change leaves an audit row with its
+    field-level diff, and a changed standard of an approved or active return
+    becomes a new version."""
+    ident = data_dict.get("id") or data_dict.get("name")
+    try:
+        old = _show(ident) if ident else None
+    except tk.ObjectNotFound:
+        old = None
+    if not old or old.get("type") != RETURN_TYPE:
+        return up_func(context, data_dict)
+
+    transition = context.get(lifecycle.TRANSITION_FLAG)
+    old_schema = standards.load(old.get("data_standard"))
+    new_version = None
+    if not transition:
+        # the version is the platform's to set
+        data_dict["standard_version"] = old.get("standard_version")
+        if old.get("lifecycle_status") in VERSIONED and "data_standard" in data_dict:
+            try:
+                new_schema = standards.load(standards.parse(data_dict["data_standard"])) if data_dict["data_standard"] else None
+            except tk.Invalid as e:
+                raise tk.ValidationError({"data_standard": [e.error]})
+            change = standards.diff(old_schema, new_schema)
+            if new_schema and not standards.is_empty(change):
+                new_version = (int(old.get("standard_version") or 0) + 1, new_schema, change)
+                data_dict["standard_version"] = new_version[0]
+
+    deferred = context.get("defer_commit")
+    context["defer_commit"] = True
+    try:
+        updated = up_func(context, data_dict)
+        if new_version:
+            number, schema, change = new_version
+            _add_version(context, updated["id"], number, schema, change)
+            audit.record(
+                context,
+                object_type="standard",
+                object_id=updated["id"],
+                object_name=updated["name"],
+                action="standard-version",
+                to_state=str(number),
+                from_state=str(old.get("standard_version") or ""),
+                diff=change,
+            )
+        if not transition:
+            changes = audit.package_diff(old, updated)
+            if changes:
+                audit.record(
+                    context,
+                    object_type=RETURN_TYPE,
+                    object_id=updated["id"],
+                    object_name=updated["name"],
+                    action="update",
+                    from_state=old.get("lifecycle_status"),
+                    to_state=updated.get("lifecycle_status"),
+                    diff=changes,
+                )
+    finally:
+        context["defer_commit"] = deferred
+    _commit_unless_deferred(context)
+    return updated
+
+
+@tk.chained_action
+def package_delete(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    ident = data_dict.get("id") or data_dict.get("name")
+    try:
+        old = _show(ident) if ident else None
+    except tk.ObjectNotFound:
+        old = None
+    result = up_func(context, data_dict)
+    if old and old.get("type") == RETURN_TYPE:
+        audit.record(
+            context,
+            object_type=RETURN_TYPE,
+            object_id=old["id"],
+            object_name=old["name"],
+            action="delete",
+            from_state=old.get("lifecycle_status"),
+        )
+        model.repo.commit()
+    return result
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def _transition_schema() -> dict[str, Any]:
+    not_empty = tk.get_validator("not_empty")
+    unicode_safe = tk.get_validator("unicode_safe")
+    one_of = tk.get_validator("one_of")
+    return {
+        "id": [not_empty, unicode_safe],
+        "to": [not_empty, unicode_safe, one_of(list(lifecycle.STATES))],
+        "reason": [not_empty, unicode_safe],
+    }
+
+
+def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Move a data return to another lifecycle state.
+
+    :param id: the return's id or name
+    :param to: the new state: approved, rejected, active, under_review or retired
+    :param reason: why (required; kept in the audit trail)
+    :returns: the updated return
+    """
+    tk.check_access("lgdp_return_transition", context, data_dict)
+    data_dict = {**data_dict, "reason": (data_dict.get("reason") or "").strip()}
+    data, errors = tk.navl_validate(data_dict, _transition_schema(), context)
+    if errors:
+        raise tk.ValidationError(errors)
+    pkg = _show(data["id"])
+    if pkg.get("type") != RETURN_TYPE:
+        raise tk.ValidationError({"id": [tk._("{name} is not a data return").format(name=pkg["name"])]})
+    current, target = pkg.get("lifecycle_status") or lifecycle.INITIAL, data["to"]
+    if not lifecycle.allowed(current, target):
+        options = ", ".join(lifecycle.TRANSITIONS.get(current, ())) or tk._("nothing (it is closed)")
+        raise tk.ValidationError(
+            {"to": [tk._("A return cannot move from {current} to {target}; from {current} it can move to: {options}").format(
+                current=current, target=target, options=options)]}
+        )
+
+    patch: dict[str, Any] = {"id": pkg["id"], "lifecycle_status": target}
+    schema = standards.load(pkg.get("data_standard"))
+    first_version = target in VERSIONED and schema and not pkg.get("standard_version")
+    if first_version:
+        patch["standard_version"] = 1
+    inner = {
+        "user": context.get("user"),
+        "ignore_auth": True,
+        "defer_commit": True,
+        lifecycle.TRANSITION_FLAG: True,
+    }
+    updated = tk.get_action("package_patch")(inner, patch)
+    if first_version:
+        _add_version(context, pkg["id"], 1, schema, standards.diff(None, schema))
+    audit.record(
+        context,
+        object_type=RETURN_TYPE,
+        object_id=pkg["id"],
+        object_name=pkg["name"],
+        action="transition",
+        from_state=current,
+        to_state=target,
+        reason=data["reason"],
+        diff={"lifecycle_status": {"from": current, "to": target}},
+    )
+    model.repo.commit()
+    return updated
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+def _int(data_dict: DataDict, key: str, default: int, maximum: int) -> int:
+    try:
+        value = int(data_dict.get(key, default))
+    except (TypeError, ValueError):
+        raise tk.ValidationError({key: [tk._("Must be a whole number")]})
+    if value < 0 or value > maximum:
+        raise tk.ValidationError({key: [tk._("Must be between 0 and {maximum}").format(maximum=maximum)]})
+    return value
+
+
+@tk.side_effect_free
+def lgdp_audit_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """The audit trail, newest first. Read-only: no action changes audit rows.
+
+    :param id: a data return's id or name (optional: every object when absent,
+        for governance reviewers)
+    :param limit: at most this many rows (default 1000, at most 10000)
+    :param offset: skip this many rows
+    """
+    tk.check_access("lgdp_audit_list", context, data_dict)
+    object_id = None
+    if data_dict.get("id"):
+        object_id = _show(data_dict["id"])["id"]
+    rows = audit.entries(
+        object_id=object_id,
+        limit=_int(data_dict, "limit", 1000, 10000),
+        offset=_int(data_dict, "offset", 0, 10**9),
+    )
+    return [row.dictize() for row in rows]
+
+
+@tk.side_effect_free
+def lgdp_standard_version_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Every version of a return's data standard, newest first, each with the
+    field-level changes against the version before.
+
+    :param id: the return's id or name
+    """
+    tk.check_access("lgdp_standard_version_list", context, data_dict)
+    if not data_dict.get("id"):
+        raise tk.ValidationError({"id": [tk._("Missing value")]})
+    pkg = _show(data_dict["id"])
+    rows = (
+        model.Session.query(StandardVersion)
+        .filter(StandardVersion.return_id == pkg["id"])
+        .order_by(StandardVersion.version.desc())
+        .all()
+    )
+    return [row.dictize() for row in rows]
+
+
+# ---------------------------------------------------------------- reviews
+
+
+def _returns_with_review_dates() -> list[dict[str, Any]]:
+    out, start = [], 0
+    while True:
+        page = tk.get_action("package_search")(
+            {"ignore_auth": True},
+            {
+                "fq": f"dataset_type:{RETURN_TYPE}",
+                "rows": 500,
+                "start": start,
+                "include_private": True,
+            },
+        )
+        out.extend(p for p in page["results"] if p.get("review_date") and p.get("lifecycle_status") in lifecycle.COLLECTING)
+        start += 500
+        if start >= page["count"]:
+            return out
+
+
+def _parse_date(value: Any, key: str) -> datetime.date:
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise tk.ValidationError({key: [tk._("Use a date like 2026-03-31")]})
+
+
+@tk.side_effect_free
+def lgdp_reviews_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Returns whose periodic review is overdue or due soon.
+
+    :param within_days: how far ahead "due" looks (default 90)
+    :param today: the date to count from (default today)
+    :returns: {"overdue": [...], "due": [...]} each item with name, title,
+        owner, review_date, lifecycle_status and days (negative when overdue)
+    """
+    tk.check_access("lgdp_reviews_list", context, data_dict)
+    within = _int(data_dict, "within_days", 90, 3660)
+    today = _parse_date(data_dict.get("today") or datetime.date.today(), "today")
+    overdue, due = [], []
+    for pkg in _returns_with_review_dates():
+        review = _parse_date(pkg["review_date"], "review_date")
+        item = {
+            "name": pkg["name"],
+            "title": pkg["title"],
+            "owner": (pkg.get("organization") or {}).get("title"),
+            "review_date": review.isoformat(),
+            "lifecycle_status": pkg["lifecycle_status"],
+            "days": (review - today).days,
+        }
+        if review <= today:
+            overdue.append(item)
+        elif (review - today).days <= within:
+            due.append(item)
+    return {
+        "today": today.isoformat(),
+        "overdue": sorted(overdue, key=lambda i: i["review_date"]),
+        "due": sorted(due, key=lambda i: i["review_date"]),
+    }
+
+
+def lgdp_reviews_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Move every active return whose review date has passed to under_review.
+
+    :param dry_run: only say what would move (default false)
+    :param today: the date to count from (default today)
+    :returns: {"moved": [names], "dry_run": bool}
+    """
+    tk.check_access("lgdp_return_transition", context, data_dict)
+    dry_run = tk.asbool(data_dict.get("dry_run", False))
+    listing = lgdp_reviews_list({**context, "ignore_auth": True}, {"today": data_dict.get("today")})
+    moved = []
+    for item in listing["overdue"]:
+        if item["lifecycle_status"] != "active":
+            continue
+        moved.append(item["name"])
+        if not dry_run:
+            lgdp_return_transition(
+                {"user": context.get("user") or _site_user(), "ignore_auth": True},
+                {
+                    "id": item["name"],
+                    "to": "under_review",
+                    "reason": tk._("Review date {date} reached").format(date=item["review_date"]),
+                },
+            )
+    return {"moved": moved, "dry_run": dry_run}
+
+
+def run_reviews_job() -> dict[str, Any]:
+    """Background job: the periodic review (enqueued by `ckan lgdp reviews --enqueue`)."""
+    site_user = _site_user()
+    return lgdp_reviews_run({"user": site_user, "ignore_auth": True}, {})

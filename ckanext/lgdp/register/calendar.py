@@ -1,0 +1,513 @@
+"""The collection calendar: which instances each council must provide, when.
+
+Every council is asked for every active return, so one return gives the same
+instances to each of them. An *instance* is one reporting period of a return:
+its label ("2024-25 Q1"), its first and last day, and its due date, the period
+end plus the return's ``due_days_after_period_end`` (30 when not set).
+
+The period logic is pure (no CKAN calls) so that it can be tested on its own;
+the two actions at the end read the public register through package_search.
+
+Periods by frequency and ``period_basis``:
+
+=========  ===========  ================================  ==============
+frequency  basis        period                            label
+=========  ===========  ================================  ==============
+annual     financial    1 April to 31 March               ``2024-25``
+annual     calendar     1 January to 31 December          ``2024``
+annual     academic     1 August to 31 July               ``2024-25``
+quarterly  calendar     Jan-Mar, Apr-Jun, Jul-Sep, ...    ``2024-Q3``
+quarterly  financial    Apr-Jun (Q1) ... Jan-Mar (Q4)     ``2024-25 Q1``
+quarterly  academic     Aug-Oct (Q1) ... May-Jul (Q4)     ``2024-25 Q1``
+monthly    (any)        a calendar month                  ``2024-07``
+weekly     (any)        an ISO week, Monday to Sunday     ``2024-W07``
+daily      (any)        a day                             ``2024-07-15``
+ad_hoc     (any)        none: requested when needed
+=========  ===========  ================================  ==============
+
+A return without a ``period_basis`` follows the financial year, the year
+councils work to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan.types import Context, DataDict
+
+from ckanext.lgdp import access
+from ckanext.lgdp.register import lifecycle
+
+__all__ = ["lgdp_calendar_show", "lgdp_burden_show"]
+
+DEFAULT_DUE_DAYS = 30
+MAX_DUE_DAYS = 100 * 366
+DEFAULT_BASIS = "financial"
+# The first month of the year of each period basis.
+YEAR_STARTS = {"calendar": 1, "financial": 4, "academic": 8}
+FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily", "ad_hoc")
+# The window lgdp_calendar_show answers for when none is given, and the
+# longest it accepts (daily returns give one instance a day).
+DEFAULT_WINDOW_DAYS = 365
+MAX_WINDOW_DAYS = 5 * 366
+
+
+# -- Periods -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: dt.date
+    end: dt.date
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One period of one return, as every council must provide it."""
+
+    return_id: str
+    return_name: str
+    return_title: str
+    owner_org: str
+    owner_org_name: str
+    owner_org_title: str
+    frequency: str
+    period: Period
+    due_date: dt.date
+    burden_hours: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "return_id": self.return_id,
+            "return_name": self.return_name,
+            "return_title": self.return_title,
+            "owner_org": self.owner_org,
+            "owner_org_name": self.owner_org_name,
+            "owner_org_title": self.owner_org_title,
+            "frequency": self.frequency,
+            "period": self.period.label,
+            "period_start": self.period.start.isoformat(),
+            "period_end": self.period.end.isoformat(),
+            "due_date": self.due_date.isoformat(),
+            "burden_hours": self.burden_hours,
+        }
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """The first of the month `months` after the month of `day`."""
+    index = day.year * 12 + (day.month - 1) + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _year_label(first_year: int, start_month: int) -> str:
+    if start_month == 1:
+        return str(first_year)
+    return f"{first_year}-{(first_year + 1) % 100:02d}"
+
+
+def iso_week(day: dt.date) -> str:
+    """The ISO week of a day, e.g. '2025-W05' (ISO years start on a Monday)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def period_containing(frequency: str, basis: str | None, day: dt.date) -> Period | None:
+    """The reporting period of a return's frequency and basis that contains
+    `day`; None for ad hoc (or unknown) frequencies."""
+    if frequency == "daily":
+        return Period(day.isoformat(), day, day)
+    if frequency == "weekly":
+        start = day - dt.timedelta(days=day.weekday())
+        return Period(iso_week(start), start, start + dt.timedelta(days=6))
+    if frequency == "monthly":
+        start = day.replace(day=1)
+        return Period(
+            f"{start.year:04d}-{start.month:02d}",
+            start,
+            _add_months(start, 1) - dt.timedelta(days=1),
+        )
+    if frequency not in ("annual", "quarterly"):
+        return None
+    start_month = YEAR_STARTS.get(basis or DEFAULT_BASIS, YEAR_STARTS[DEFAULT_BASIS])
+    first_year = day.year if day.month >= start_month else day.year - 1
+    year_start = dt.date(first_year, start_month, 1)
+    year_label = _year_label(first_year, start_month)
+    if frequency == "annual":
+        return Period(
+            year_label, year_start, _add_months(year_start, 12) - dt.timedelta(days=1)
+        )
+    quarter = (day.month - start_month) % 12 // 3 + 1
+    start = _add_months(year_start, 3 * (quarter - 1))
+    label = (
+        f"{year_label}-Q{quarter}" if start_month == 1 else f"{year_label} Q{quarter}"
+    )
+    return Period(label, start, _add_months(start, 3) - dt.timedelta(days=1))
+
+
+def periods_from(frequency: str, basis: str | None, day: dt.date) -> Iterator[Period]:
+    """The periods of a frequency in order, from the one containing `day`."""
+    period = period_containing(frequency, basis, day)
+    while period is not None:
+        yield period
+        try:
+            period = period_containing(
+                frequency, basis, period.end + dt.timedelta(days=1)
+            )
+        except (OverflowError, ValueError):  # the end of the calendar, year 9999
+            return
+
+
+# -- A return's fields ---------------------------------------------------------
+
+
+def _int(value: Any, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _hours(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        return None
+    return hours if hours >= 0 else None
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def due_days(return_dict: dict[str, Any]) -> int:
+    return _int(return_dict.get("due_days_after_period_end"), DEFAULT_DUE_DAYS)
+
+
+def is_collecting(return_dict: dict[str, Any]) -> bool:
+    """Councils are asked for a return while it is active or under review."""
+    return return_dict.get("lifecycle_status") in lifecycle.COLLECTING
+
+
+def return_periods(
+    return_dict: dict[str, Any], start: dt.date, end: dt.date
+) -> Iterator[tuple[Period, dt.date]]:
+    """(period, due date) of every period of the return due in [start, end]."""
+    if not is_collecting(return_dict) or start > end:
+        return
+    frequency = return_dict.get("frequency") or ""
+    basis = return_dict.get("period_basis") or None
+    lag_days = due_days(return_dict)
+    if abs(lag_days) > MAX_DUE_DAYS:  # a due rule no calendar reaches
+        return
+    lag = dt.timedelta(days=lag_days)
+    first = start - lag  # the earliest period end due in the window
+    collection_start = _date(return_dict.get("collection_start"))
+    if collection_start and collection_start > first:
+        first = collection_start
+    for period in periods_from(frequency, basis, first):
+        try:
+            due = period.end + lag
+        except OverflowError:
+            return
+        if due > end:
+            break
+        if collection_start and period.start < collection_start:
+            continue
+        if due >= start:
+            yield period, due
+
+
+def instances(
+    return_dict: dict[str, Any], start: dt.date, end: dt.date
+) -> list[Instance]:
+    """The instances of one return (a package_show dict) due in [start, end]."""
+    org = return_dict.get("organization") or {}
+    hours = _hours(return_dict.get("burden_hours"))
+    return [
+        Instance(
+            return_id=return_dict.get("id", ""),
+            return_name=return_dict.get("name", ""),
+            return_title=return_dict.get("title") or return_dict.get("name", ""),
+            owner_org=return_dict.get("owner_org") or org.get("id", ""),
+            owner_org_name=org.get("name", ""),
+            owner_org_title=org.get("title") or org.get("name", ""),
+            frequency=return_dict.get("frequency", ""),
+            period=period,
+            due_date=due,
+            burden_hours=hours,
+        )
+        for period, due in return_periods(return_dict, start, end)
+    ]
+
+
+def calendar(
+    returns: Iterable[dict[str, Any]], start: dt.date, end: dt.date
+) -> list[Instance]:
+    """The instances of many returns due in [start, end], by due date."""
+    found = [i for r in returns for i in instances(r, start, end)]
+    found.sort(
+        key=lambda i: (
+            i.due_date,
+            i.return_title.lower(),
+            i.return_name,
+            i.period.start,
+        )
+    )
+    return found
+
+
+def clusters(found: Iterable[Instance]) -> list[dict[str, Any]]:
+    """How many instances fall due in each ISO week (the weeks with any)."""
+    counts = Counter(iso_week(i.due_date) for i in found)
+    mondays = {
+        iso_week(i.due_date): i.due_date - dt.timedelta(days=i.due_date.weekday())
+        for i in found
+    }
+    return [
+        {"week": week, "week_start": mondays[week].isoformat(), "due": counts[week]}
+        for week in sorted(counts, key=lambda w: mondays[w])
+    ]
+
+
+def burden(found: Iterable[Instance]) -> float:
+    """Hours one council spends on the instances (returns without an
+    estimate count as none)."""
+    return round(sum(i.burden_hours or 0.0 for i in found), 2)
+
+
+# -- Actions -------------------------------------------------------------------
+
+
+def _iso_date(value: Any, context: Context) -> Any:
+    if value in (None, "") or value is tk.missing:
+        return value
+    day = _date(value)
+    if day is None or (isinstance(value, str) and len(value.strip()) != 10):
+        raise tk.Invalid(tk._("Use a date written as YYYY-MM-DD, e.g. 2025-01-31"))
+    if not 1900 <= day.year <= 2200:
+        raise tk.Invalid(tk._("Use a date between 1900 and 2200"))
+    return day
+
+
+def _year(value: Any, context: Context) -> Any:
+    if value in (None, ""):
+        return None
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        raise tk.Invalid(tk._("Use a year written as four digits, e.g. 2025")) from None
+    if not 1900 <= year <= 2200:
+        raise tk.Invalid(tk._("Use a year between 1900 and 2200"))
+    return year
+
+
+def calendar_show_schema() -> dict[str, Any]:
+    ignore_missing = tk.get_validator("ignore_missing")
+    unicode_safe = tk.get_validator("unicode_safe")
+    return {
+        "organization": [ignore_missing, unicode_safe],
+        "start": [ignore_missing, _iso_date],
+        "end": [ignore_missing, _iso_date],
+    }
+
+
+def burden_show_schema() -> dict[str, Any]:
+    ignore_missing = tk.get_validator("ignore_missing")
+    unicode_safe = tk.get_validator("unicode_safe")
+    return {
+        "organization": [ignore_missing, unicode_safe],
+        "year": [ignore_missing, _year],
+    }
+
+
+def _validate(
+    data_dict: DataDict, schema: dict[str, Any], context: Context
+) -> dict[str, Any]:
+    data, errors = tk.navl_validate(dict(data_dict), schema, context)
+    if errors:
+        raise tk.ValidationError(errors)
+    return data
+
+
+def _council(context: Context, ident: str | None) -> dict[str, Any] | None:
+    """The council an answer is for, as {id, name, title, gss_code}."""
+    if not ident:
+        return None
+    try:
+        org = tk.get_action("organization_show")(
+            {"user": context.get("user")},
+            {
+                "id": ident,
+                "include_datasets": False,
+                "include_users": False,
+                "include_groups": False,
+                "include_tags": False,
+                "include_followers": False,
+            },
+        )
+    except tk.ObjectNotFound:
+        message = tk._("Council not found: {name}").format(name=ident)
+        raise tk.ObjectNotFound(message) from None
+    if org.get("org_type") != access.COUNCIL:
+        raise tk.ValidationError(
+            {
+                "organization": [
+                    tk._("{name} is not a council").format(
+                        name=org.get("title") or ident
+                    )
+                ]
+            }
+        )
+    return {
+        "id": org["id"],
+        "name": org["name"],
+        "title": org.get("title") or org["name"],
+        "gss_code": org.get("gss_code"),
+    }
+
+
+def collecting_returns(context: Context) -> list[dict[str, Any]]:
+    """Every public data return councils are asked for (active or under
+    review), read page by page from the search index."""
+    search = tk.get_action("package_search")
+    rows = min(1000, int(tk.config.get("ckan.search.rows_max") or 1000))
+    states = " OR ".join(f'"{s}"' for s in lifecycle.COLLECTING)
+    query = {
+        "q": "*:*",
+        "fq": f"dataset_type:data-return AND lifecycle_status:({states})",
+        "include_private": False,
+        "sort": "name asc",
+        "rows": rows,
+    }
+    found: list[dict[str, Any]] = []
+    while True:
+        page = search({"user": context.get("user")}, {**query, "start": len(found)})
+        found.extend(page["results"])
+        if not page["results"] or len(found) >= page["count"]:
+            return found
+
+
+@tk.side_effect_free
+def lgdp_calendar_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The collection calendar: the instances of the register's active returns
+    that fall due in a window, with the weeks deadlines cluster in and the
+    burden they bring.
+
+    Every council is asked for every active return, so the instances are the
+    same for each; naming a council gives its calendar (its name in the answer
+    and on the .ics feed).
+
+    :param organization: a council's name or id (optional)
+    :type organization: string
+    :param start: the first due date of the window, YYYY-MM-DD (default: today)
+    :type start: string
+    :param end: the last due date of the window, YYYY-MM-DD (default: a year
+        after start); at most five years after start
+    :type end: string
+
+    :returns: ``{"organization": {id, name, title, gss_code} or None,
+        "start", "end", "instances": [{return_id, return_name, return_title,
+        owner_org, owner_org_name, owner_org_title, frequency, period,
+        period_start, period_end, due_date, burden_hours}, ...] (by due date),
+        "clusters": [{"week": "2025-W05", "week_start": "2025-01-27",
+        "due": 3}, ...] (the ISO weeks with deadlines, in order),
+        "burden_hours": hours one council spends on the window's instances}``
+    """
+    tk.check_access("lgdp_calendar_show", context, data_dict)
+    data = _validate(data_dict, calendar_show_schema(), context)
+    start = data.get("start") or dt.date.today()
+    end = data.get("end") or start + dt.timedelta(days=DEFAULT_WINDOW_DAYS)
+    if end < start:
+        raise tk.ValidationError(
+            {"end": [tk._("The end of the window is before its start")]}
+        )
+    if (end - start).days > MAX_WINDOW_DAYS:
+        raise tk.ValidationError({"end": [tk._("A window is at most five years long")]})
+    council = _council(context, data.get("organization"))
+
+    found = calendar(collecting_returns(context), start, end)
+    return {
+        "organization": council,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "instances": [i.as_dict() for i in found],
+        "clusters": clusters(found),
+        "burden_hours": burden(found),
+    }
+
+
+@tk.side_effect_free
+def lgdp_burden_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The burden of the register on a council in a calendar year: for each
+    active return, the instances due that year and the hours they take.
+
+    Every council is asked for every active return, so the figures are those
+    of each council; naming one puts its name in the answer.
+
+    :param year: the calendar year of the due dates (default: this year)
+    :type year: int
+    :param organization: a council's name or id (optional)
+    :type organization: string
+
+    :returns: ``{"year": 2025, "organization": {...} or None,
+        "returns": [{return_id, return_name, return_title, owner_org,
+        owner_org_name, owner_org_title, frequency, instances,
+        burden_hours_per_instance, burden_hours}, ...] (the returns with an
+        instance due that year, heaviest first), "instances": total,
+        "burden_hours": total hours per council that year}``
+    """
+    tk.check_access("lgdp_burden_show", context, data_dict)
+    data = _validate(data_dict, burden_show_schema(), context)
+    year = data.get("year") or dt.date.today().year
+    council = _council(context, data.get("organization"))
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+    rows: list[dict[str, Any]] = []
+    for ret in collecting_returns(context):
+        due = instances(ret, start, end)
+        if not due:
+            continue
+        first = due[0]
+        rows.append(
+            {
+                "return_id": first.return_id,
+                "return_name": first.return_name,
+                "return_title": first.return_title,
+                "owner_org": first.owner_org,
+                "owner_org_name": first.owner_org_name,
+                "owner_org_title": first.owner_org_title,
+                "frequency": first.frequency,
+                "instances": len(due),
+                "burden_hours_per_instance": first.burden_hours,
+                "burden_hours": burden(due),
+            }
+        )
+    rows.sort(
+        key=lambda r: (-r["burden_hours"], r["return_title"].lower(), r["return_name"])
+    )
+    return {
+        "year": year,
+        "organization": council,
+        "returns": rows,
+        "instances": sum(r["instances"] for r in rows),
+        "burden_hours": round(sum(r["burden_hours"] for r in rows), 2),
+    }
