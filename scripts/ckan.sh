@@ -20,6 +20,9 @@ ckan_config_run() {
         ckan_cli generate config "$RUN_INI" >/dev/null
     fi
     ckan_cli config-tool "$RUN_INI" -f "$LGDP_ROOT/config/platform.ini" >/dev/null
+    # An empty cookie domain makes clients such as python-requests drop the
+    # session cookie: leave the domain unset (host-only cookie).
+    sed -i '/^SESSION_COOKIE_DOMAIN *= *$/d' "$RUN_INI"
     # No interactive debugger, even on loopback.
     ckan_cli config-tool "$RUN_INI" -s DEFAULT "debug = false" >/dev/null
     ckan_cli config-tool "$RUN_INI" \
