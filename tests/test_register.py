@@ -321,3 +321,18 @@ def test_reviews_move_overdue_returns_and_are_listed(app, world):
     assert api(app, "package_show", id="ctas")["result"]["lifecycle_status"] == "active"
     last = _audit("hl1-homelessness")[-1]
     assert (last.action, last.to_state, last.reason) == ("transition", "under_review", "Review date 2020-03-31 reached")
+
+
+def test_the_review_runs_as_a_background_job(app, world, run_worker):
+    _propose(app, world)
+    for step in ("approved", "active"):
+        _move(app, world, "hl1-homelessness", step)
+    api(app, "package_patch", headers=world["people"]["owner_admin"]["headers"], id="hl1-homelessness",
+        review_date="2021-06-30")
+    queued = ckan_cli("lgdp", "reviews", "--enqueue")
+    assert queued.returncode == 0, queued.stderr[-2000:]
+    assert "queued job" in queued.stdout
+    assert api(app, "package_show", id="hl1-homelessness")["result"]["lifecycle_status"] == "active"
+    run_worker("default")
+    model.Session.remove()
+    assert api(app, "package_show", id="hl1-homelessness")["result"]["lifecycle_status"] == "under_review"
