@@ -17,6 +17,8 @@ from werkzeug.datastructures import FileStorage
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp.register import lifecycle
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = REPO_ROOT / "schemas" / "standards"
 
@@ -67,15 +69,6 @@ RETURN_FIELDS = (
     "frequency", "period_basis", "due_days_after_period_end", "collection_start",
     "review_date", "burden_hours", "topic", "guidance", "contact_email",
 )
-# How the demo reaches each final state through the lifecycle.
-PATH = {
-    "proposed": [],
-    "approved": ["approved"],
-    "active": ["approved", "active"],
-    "under_review": ["approved", "active", "under_review"],
-    "retired": ["approved", "active", "under_review", "retired"],
-    "rejected": ["rejected"],
-}
 REASONS = {
     "approved": "Approved by the data board: need and value agreed",
     "active": "Collection opened to councils",
@@ -153,7 +146,7 @@ def load(site_user: str, echo: Callable[[str], None] = print) -> dict[str, int]:
             dict(context),
             {**fields, "type": "data-return", "data_standard": json.dumps(standard)},
         )
-        for state in PATH[spec.get("lifecycle", "active")]:
+        for state in lifecycle.path_to(spec.get("lifecycle", "active")):
             tk.get_action("lgdp_return_transition")(
                 dict(context), {"id": dataset["id"], "to": state, "reason": REASONS[state]}
             )

@@ -2,8 +2,9 @@
 audit trail, versions of data standards and periodic reviews."""
 from __future__ import annotations
 
+import contextlib
 import datetime
-from typing import Any
+from typing import Any, Iterator
 
 import ckan.plugins.toolkit as tk
 from ckan import model
@@ -11,6 +12,7 @@ from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp.model import StandardVersion
 from ckanext.lgdp.register import audit, lifecycle, standards
+from ckanext.lgdp.register.search import iter_returns
 
 __all__ = [
     "lgdp_return_transition",
@@ -36,8 +38,17 @@ def _show(ident: str) -> dict[str, Any]:
     return tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": ident})
 
 
-def _commit_unless_deferred(context: Context) -> None:
-    if not context.get("defer_commit"):
+@contextlib.contextmanager
+def _one_commit(context: Context) -> Iterator[None]:
+    """Run the core action and our own writes (audit rows, versions) in one
+    transaction, committed at the end unless the caller defers the commit."""
+    deferred = context.get("defer_commit")
+    context["defer_commit"] = True
+    try:
+        yield
+    finally:
+        context["defer_commit"] = deferred
+    if not deferred:
         model.repo.commit()
 
 
@@ -64,9 +75,7 @@ def package_create(up_func: Action, context: Context, data_dict: DataDict) -> An
         return up_func(context, data_dict)
     versioned = data_dict.get("lifecycle_status") in VERSIONED and bool(data_dict.get("data_standard"))
     data_dict["standard_version"] = 1 if versioned else None
-    deferred = context.get("defer_commit")
-    context["defer_commit"] = True
-    try:
+    with _one_commit(context):
         created = up_func(context, data_dict)
         schema = standards.load(created.get("data_standard"))
         if versioned and schema:
@@ -80,9 +89,6 @@ def package_create(up_func: Action, context: Context, data_dict: DataDict) -> An
             to_state=created.get("lifecycle_status"),
             diff=audit.package_diff({}, created),
         )
-    finally:
-        context["defer_commit"] = deferred
-    _commit_unless_deferred(context)
     return created
 
 
@@ -115,9 +121,7 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                 new_version = (int(old.get("standard_version") or 0) + 1, new_schema, change)
                 data_dict["standard_version"] = new_version[0]
 
-    deferred = context.get("defer_commit")
-    context["defer_commit"] = True
-    try:
+    with _one_commit(context):
         updated = up_func(context, data_dict)
         if new_version:
             number, schema, change = new_version
@@ -145,9 +149,6 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                     to_state=updated.get("lifecycle_status"),
                     diff=changes,
                 )
-    finally:
-        context["defer_commit"] = deferred
-    _commit_unless_deferred(context)
     return updated
 
 
@@ -297,21 +298,9 @@ def lgdp_standard_version_list(context: Context, data_dict: DataDict) -> list[di
 
 
 def _returns_with_review_dates() -> list[dict[str, Any]]:
-    out, start = [], 0
-    while True:
-        page = tk.get_action("package_search")(
-            {"ignore_auth": True},
-            {
-                "fq": f"dataset_type:{RETURN_TYPE}",
-                "rows": 500,
-                "start": start,
-                "include_private": True,
-            },
-        )
-        out.extend(p for p in page["results"] if p.get("review_date") and p.get("lifecycle_status") in lifecycle.COLLECTING)
-        start += 500
-        if start >= page["count"]:
-            return out
+    return [
+        p for p in iter_returns({"ignore_auth": True}, states=lifecycle.COLLECTING) if p.get("review_date")
+    ]
 
 
 def _parse_date(value: Any, key: str) -> datetime.date:

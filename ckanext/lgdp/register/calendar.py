@@ -42,6 +42,7 @@ from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
 from ckanext.lgdp.register import lifecycle
+from ckanext.lgdp.register.search import iter_returns
 
 __all__ = ["lgdp_calendar_show", "lgdp_burden_show"]
 
@@ -386,24 +387,8 @@ def _council(context: Context, ident: str | None) -> dict[str, Any] | None:
 
 
 def collecting_returns(context: Context) -> list[dict[str, Any]]:
-    """Every public data return councils are asked for (active or under
-    review), read page by page from the search index."""
-    search = tk.get_action("package_search")
-    rows = min(1000, int(tk.config.get("ckan.search.rows_max") or 1000))
-    states = " OR ".join(f'"{s}"' for s in lifecycle.COLLECTING)
-    query = {
-        "q": "*:*",
-        "fq": f"dataset_type:data-return AND lifecycle_status:({states})",
-        "include_private": False,
-        "sort": "name asc",
-        "rows": rows,
-    }
-    found: list[dict[str, Any]] = []
-    while True:
-        page = search({"user": context.get("user")}, {**query, "start": len(found)})
-        found.extend(page["results"])
-        if not page["results"] or len(found) >= page["count"]:
-            return found
+    """Every public data return councils are asked for (active or under review)."""
+    return list(iter_returns(context, states=lifecycle.COLLECTING, include_private=False))
 
 
 @tk.side_effect_free

@@ -29,3 +29,19 @@ TRANSITION_FLAG = "lgdp_lifecycle_transition"
 
 def allowed(from_state: str | None, to_state: str) -> bool:
     return to_state in TRANSITIONS.get(from_state or INITIAL, ())
+
+
+def path_to(target: str, start: str = INITIAL) -> list[str]:
+    """The shortest sequence of transitions from `start` to `target`
+    (e.g. proposed -> active: ["approved", "active"])."""
+    frontier: list[tuple[str, list[str]]] = [(start, [])]
+    seen = {start}
+    while frontier:
+        state, path = frontier.pop(0)
+        if state == target:
+            return path
+        for nxt in TRANSITIONS.get(state, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append((nxt, [*path, nxt]))
+    raise ValueError(f"{target} cannot be reached from {start}")

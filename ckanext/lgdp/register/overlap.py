@@ -40,6 +40,7 @@ import ckan.plugins.toolkit as tk
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp.register import standards
+from ckanext.lgdp.register.search import iter_returns
 
 __all__ = ["lgdp_return_overlap"]
 
@@ -569,23 +570,10 @@ def _read_context(context: Context) -> Context:
 
 def _returns_compared(context: Context, exclude: str | None) -> Iterator[dict[str, Any]]:
     """Every data return the caller may see whose lifecycle status is
-    approved, active or under review, but `exclude` (an id), page by page."""
-    search = tk.get_action("package_search")
-    rows, start = 100, 0
-    while True:
-        page = search(_read_context(context), {
-            "fq": f"dataset_type:{DATASET_TYPE}",
-            "rows": rows,
-            "start": start,
-            "sort": "name asc",
-            "include_private": True,
-        })
-        for pkg in page["results"]:
-            if pkg["id"] != exclude and pkg.get("lifecycle_status") in COMPARED_STATUSES:
-                yield pkg
-        start += rows
-        if not page["results"] or start >= page["count"]:
-            return
+    approved, active or under review, but `exclude` (an id)."""
+    for pkg in iter_returns(context, states=COMPARED_STATUSES):
+        if pkg["id"] != exclude:
+            yield pkg
 
 
 @tk.side_effect_free

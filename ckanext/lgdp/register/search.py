@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import ckan.plugins.toolkit as tk
 
@@ -40,3 +40,29 @@ def facets(facets_dict: "OrderedDict[str, Any]", package_type: str) -> "OrderedD
     out["topic"] = tk._("Topic")
     out["tags"] = tk._("Tags")
     return out
+
+
+def iter_returns(
+    context: dict[str, Any],
+    states: Iterable[str] | None = None,
+    include_private: bool = True,
+    page_size: int = 500,
+) -> Iterator[dict[str, Any]]:
+    """Every data return the caller may see (optionally only those in
+    `states`), read from the search index page by page, by name."""
+    fq = f"dataset_type:{RETURN_TYPE}"
+    if states is not None:
+        fq += " AND lifecycle_status:(" + " OR ".join(f'"{s}"' for s in states) + ")"
+    search = tk.get_action("package_search")
+    read_context = {"user": context.get("user", ""), "ignore_auth": context.get("ignore_auth", False)}
+    start = 0
+    while True:
+        page = search(
+            dict(read_context),
+            {"q": "*:*", "fq": fq, "rows": page_size, "start": start, "sort": "name asc",
+             "include_private": include_private},
+        )
+        yield from page["results"]
+        start += page_size
+        if not page["results"] or start >= page["count"]:
+            return
