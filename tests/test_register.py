@@ -327,3 +327,18 @@ def test_the_review_runs_as_a_background_job(app, world, run_worker):
     run_worker("default")
     model.Session.remove()
     assert api(app, "package_show", id="hl1-homelessness")["result"]["lifecycle_status"] == "under_review"
+
+
+def test_return_id_only_is_honoured_and_still_audited(world):
+    sysadmin = world["people"]["sysadmin"]["name"]
+    result = call_action(
+        "package_create", {"user": sysadmin, "return_id_only": True}, type="data-return", name="ctas",
+        title="CTAS", notes="Council tax.", owner_org=world["agency"]["id"], frequency="annual",
+        statutory="no", requesting_agencies=["sepa"],
+    )
+    assert isinstance(result, str)
+    assert [(r.action, r.to_state) for r in _audit("ctas")] == [("create", "proposed")]
+    with pytest.raises(Exception, match="not an agency"):
+        call_action(
+            "package_patch", {"user": sysadmin}, id="ctas", requesting_agencies=["fife"],
+        )

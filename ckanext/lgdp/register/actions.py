@@ -76,7 +76,9 @@ def package_create(up_func: Action, context: Context, data_dict: DataDict) -> An
     versioned = data_dict.get("lifecycle_status") in VERSIONED and bool(data_dict.get("data_standard"))
     data_dict["standard_version"] = 1 if versioned else None
     with _one_commit(context):
-        created = up_func(context, data_dict)
+        result = up_func(context, data_dict)
+        # core honours return_id_only: we still need the dict for the trail
+        created = _show(result) if isinstance(result, str) else result
         schema = standards.load(created.get("data_standard"))
         if versioned and schema:
             _add_version(context, created["id"], 1, schema, standards.diff(None, schema))
@@ -89,7 +91,7 @@ def package_create(up_func: Action, context: Context, data_dict: DataDict) -> An
             to_state=created.get("lifecycle_status"),
             diff=audit.package_diff({}, created),
         )
-    return created
+    return result
 
 
 @tk.chained_action
@@ -122,7 +124,8 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                 data_dict["standard_version"] = new_version[0]
 
     with _one_commit(context):
-        updated = up_func(context, data_dict)
+        result = up_func(context, data_dict)
+        updated = _show(result) if isinstance(result, str) else result
         if new_version:
             number, schema, change = new_version
             _add_version(context, updated["id"], number, schema, change)
@@ -149,7 +152,7 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                     to_state=updated.get("lifecycle_status"),
                     diff=changes,
                 )
-    return updated
+    return result
 
 
 @tk.chained_action

@@ -39,15 +39,10 @@ def lgdp_agency_names(value: Any, context: Context) -> Any:
     if value in (None, "", []):
         return value
     names = value if isinstance(value, list) else json.loads(value) if str(value).startswith("[") else [value]
+    agencies = {key for org in access.orgs_of_type(access.AGENCY) for key in (org["name"], org["id"])}
     for name in names:
-        try:
-            org = tk.get_action("organization_show")(
-                {"ignore_auth": True}, {"id": name, "include_datasets": False}
-            )
-        except tk.ObjectNotFound:
-            raise tk.Invalid(tk._("No such agency: {name}").format(name=name))
-        if org.get("org_type") != access.AGENCY:
-            raise tk.Invalid(tk._("{name} is not an agency").format(name=name))
+        if name not in agencies:
+            raise tk.Invalid(tk._("{name} is not an agency of the platform").format(name=name))
     return value
 
 
