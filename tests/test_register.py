@@ -342,3 +342,19 @@ def test_return_id_only_is_honoured_and_still_audited(world):
         call_action(
             "package_patch", {"user": sysadmin}, id="ctas", requesting_agencies=["fife"],
         )
+
+
+def test_the_catalogue_facets_show_words_not_codes(app, world):
+    call_action("organization_patch", {"user": world["people"]["sysadmin"]["name"]},
+                id=world["agency"]["id"], title="Scottish Government: Housing Statistics")
+    _propose(app, world)
+    api(app, "package_patch", headers=world["people"]["owner_admin"]["headers"], id="hl1-homelessness",
+        requesting_agencies=["sepa"], topic="housing")
+    page = app.get("/data-return/").body
+    for label in ("Scottish Government: Housing Statistics", "Quarterly", "Statutory", "Proposed",
+                  "Housing and homelessness"):
+        assert f'<span class="item-label">{label}</span>' in page, label
+    for title in ("Owner agency", "Requesting agency", "Frequency", "Lifecycle status"):
+        assert title in page
+    found = api(app, "package_search", fq="vocab_requesting_agencies:sepa")["result"]
+    assert [d["name"] for d in found["results"]] == ["hl1-homelessness"]

@@ -1,12 +1,12 @@
 """Template helpers of the register."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp import access
-from ckanext.lgdp.register import lifecycle, standards
+from ckanext.lgdp.register import lifecycle, search, standards
 
 __all__ = [
     "lgdp_agency_choices",
@@ -15,6 +15,7 @@ __all__ = [
     "lgdp_is_reviewer",
     "lgdp_standard_fields",
     "lgdp_return_overlaps",
+    "lgdp_facet_labeller",
 ]
 
 
@@ -52,3 +53,22 @@ def lgdp_return_overlaps(name: str) -> list[dict[str, Any]]:
 
 def _user() -> str:
     return tk.current_user.name if tk.current_user.is_authenticated else ""
+
+
+# Facets whose values are codes of a select field of the data-return schema.
+_CHOICE_FACETS = ("frequency", "statutory", "lifecycle_status", "topic", "period_basis")
+
+
+def lgdp_facet_labeller(facet: str) -> Callable[[dict[str, Any]], str] | None:
+    """A label function for one facet of the catalogue: full organisation
+    titles (not cut at 22 characters) and the words behind choice codes."""
+    if facet in ("organization", search.REQUESTING_FIELD):
+        titles = {o["name"]: o["title"] for o in access.orgs_of_type(access.AGENCY)}
+        titles.update({o["name"]: o["title"] for o in access.orgs_of_type(access.COORDINATOR)})
+        return lambda item: titles.get(item["name"], item.get("display_name") or item["name"])
+    if facet in _CHOICE_FACETS:
+        schema = tk.h.scheming_get_dataset_schema(search.RETURN_TYPE) or {}
+        field = tk.h.scheming_field_by_name(schema.get("dataset_fields", []), facet) or {}
+        labels = {c["value"]: tk.h.scheming_language_text(c["label"]) for c in field.get("choices", [])}
+        return lambda item: labels.get(item["name"], item.get("display_name") or item["name"])
+    return None
