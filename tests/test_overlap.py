@@ -225,8 +225,8 @@ def agency():
 
 
 def mine(result, *datasets):
-    """The overlaps with these returns (tests of other sessions may share the
-    search index)."""
+    """The overlaps with these returns only (other returns in the search
+    index are not this test's)."""
     ids = {d["id"] for d in datasets}
     return [o for o in result["overlaps"] if o["id"] in ids]
 
