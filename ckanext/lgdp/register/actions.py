@@ -38,6 +38,14 @@ def _show(ident: str) -> dict[str, Any]:
     return tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": ident})
 
 
+def _is_return(data_dict: DataDict) -> bool:
+    """Whether the dataset named by data_dict is a data return (a cheap
+    look-up, as every dataset update passes through here)."""
+    ident = data_dict.get("id") or data_dict.get("name")
+    pkg = model.Package.get(ident) if ident else None
+    return pkg is not None and pkg.type == RETURN_TYPE
+
+
 @contextlib.contextmanager
 def _one_commit(context: Context) -> Iterator[None]:
     """Run the core action and our own writes (audit rows, versions) in one
@@ -99,13 +107,9 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
     """Data returns: every metadata change leaves an audit row with its
     field-level diff, and a changed standard of an approved or active return
     becomes a new version."""
-    ident = data_dict.get("id") or data_dict.get("name")
-    try:
-        old = _show(ident) if ident else None
-    except tk.ObjectNotFound:
-        old = None
-    if not old or old.get("type") != RETURN_TYPE:
+    if not _is_return(data_dict):
         return up_func(context, data_dict)
+    old = _show(data_dict.get("id") or data_dict.get("name"))
 
     transition = context.get(lifecycle.TRANSITION_FLAG)
     old_schema = standards.load(old.get("data_standard"))
@@ -157,13 +161,9 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
 
 @tk.chained_action
 def package_delete(up_func: Action, context: Context, data_dict: DataDict) -> Any:
-    ident = data_dict.get("id") or data_dict.get("name")
-    try:
-        old = _show(ident) if ident else None
-    except tk.ObjectNotFound:
-        old = None
+    old = _show(data_dict.get("id") or data_dict.get("name")) if _is_return(data_dict) else None
     result = up_func(context, data_dict)
-    if old and old.get("type") == RETURN_TYPE:
+    if old:
         audit.record(
             context,
             object_type=RETURN_TYPE,
