@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 from ckan.types import AuthResult, Context, DataDict
 
 from ckanext.lgdp import access
@@ -93,10 +94,8 @@ def lgdp_burden_show(context: Context, data_dict: DataDict) -> AuthResult:
 
 def _owner_org_type(data_dict: DataDict) -> str:
     owner = data_dict.get("owner_org")
-    if not owner:
-        return ""
-    org = tk.get_action("organization_show")({"ignore_auth": True}, {"id": owner, "include_datasets": False})
-    return org.get("org_type", "")
+    group = model.Group.get(owner) if owner else None
+    return access.org_type(group.id) if group else ""
 
 
 @tk.chained_auth_function
@@ -104,10 +103,7 @@ def package_create(next_auth: Any, context: Context, data_dict: DataDict | None)
     """A data return is owned by an agency (or the coordinating body)."""
     data_dict = data_dict or {}
     if data_dict.get("type") == "data-return" and data_dict.get("owner_org"):
-        try:
-            owner_type = _owner_org_type(data_dict)
-        except tk.ObjectNotFound:
-            owner_type = ""
+        owner_type = _owner_org_type(data_dict)
         if owner_type not in (access.AGENCY, access.COORDINATOR):
             return {"success": False, "msg": tk._("A data return is owned by an agency or the coordinating body")}
     return next_auth(context, data_dict)
@@ -123,15 +119,14 @@ def package_update(next_auth: Any, context: Context, data_dict: DataDict | None)
     is live (CKAN's own rule); nobody but a sysadmin edits a closed one."""
     data_dict = data_dict or {}
     pkg = context.get("package")
-    ident = data_dict.get("id") or data_dict.get("name") or (pkg.id if pkg else None)
-    if ident:
-        current = _return({"id": ident})
-        if current and current.get("type") == "data-return":
-            actor = access.context_actor(context)
-            if actor.sysadmin:
-                return {"success": True}
-            if current.get("lifecycle_status") not in EDITABLE_BY_OWNER:
-                return {"success": False, "msg": tk._("A retired or rejected return can no longer be changed")}
-            if actor.is_governor():
-                return {"success": True}
+    ident = data_dict.get("id") or data_dict.get("name")
+    current = model.Package.get(ident) if ident else pkg
+    if current is not None and current.type == "data-return":
+        actor = access.context_actor(context)
+        if actor.sysadmin:
+            return {"success": True}
+        if current.extras.get("lifecycle_status") not in EDITABLE_BY_OWNER:
+            return {"success": False, "msg": tk._("A retired or rejected return can no longer be changed")}
+        if actor.is_governor():
+            return {"success": True}
     return next_auth(context, data_dict)
