@@ -1,0 +1,4 @@
+"""The register of data returns."""
+
+# The dataset type of a data return (schemas/data_return.yaml).
+RETURN_TYPE = "data-return"

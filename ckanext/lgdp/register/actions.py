@@ -11,7 +11,7 @@ from ckan import model
 from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp.model import StandardVersion
-from ckanext.lgdp.register import audit, lifecycle, standards
+from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, standards
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "package_delete",
 ]
 
-RETURN_TYPE = "data-return"
 # States in which the data standard is versioned (a proposal's standard is a draft).
 VERSIONED = ("approved", "active", "under_review")
 
@@ -60,7 +59,12 @@ def _one_commit(context: Context) -> Iterator[None]:
         model.repo.commit()
 
 
-def _add_version(context: Context, return_id: str, version: int, schema: dict[str, Any], changes: dict[str, Any]) -> None:
+def _add_version(
+    context: Context, return_id: str, version: int, schema: dict[str, Any], changes: dict[str, Any] | None = None
+) -> None:
+    """Store a version of a return's standard; version 1's changes are all its fields."""
+    if changes is None:
+        changes = standards.diff(None, schema)
     model.Session.add(
         StandardVersion(
             return_id=return_id,
@@ -69,6 +73,18 @@ def _add_version(context: Context, return_id: str, version: int, schema: dict[st
             changes=changes,
             created_by=context.get("user") or None,
         )
+    )
+
+
+def _audit_return(context: Context, pkg: dict[str, Any], action: str, **fields: Any) -> None:
+    """An audit row about a data return (see audit.record for the fields)."""
+    audit.record(
+        context,
+        object_type=fields.pop("object_type", RETURN_TYPE),
+        object_id=pkg["id"],
+        object_name=pkg["name"],
+        action=action,
+        **fields,
     )
 
 
@@ -89,13 +105,11 @@ def package_create(up_func: Action, context: Context, data_dict: DataDict) -> An
         created = _show(result) if isinstance(result, str) else result
         schema = standards.load(created.get("data_standard"))
         if versioned and schema:
-            _add_version(context, created["id"], 1, schema, standards.diff(None, schema))
-        audit.record(
+            _add_version(context, created["id"], 1, schema)
+        _audit_return(
             context,
-            object_type=RETURN_TYPE,
-            object_id=created["id"],
-            object_name=created["name"],
-            action="create",
+            created,
+            "create",
             to_state=created.get("lifecycle_status"),
             diff=audit.package_diff({}, created),
         )
@@ -119,7 +133,7 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
         data_dict["standard_version"] = old.get("standard_version")
         if old.get("lifecycle_status") in VERSIONED and "data_standard" in data_dict:
             try:
-                new_schema = standards.load(standards.parse(data_dict["data_standard"])) if data_dict["data_standard"] else None
+                new_schema = standards.parse(data_dict["data_standard"]) if data_dict["data_standard"] else None
             except tk.Invalid as e:
                 raise tk.ValidationError({"data_standard": [e.error]})
             change = standards.diff(old_schema, new_schema)
@@ -133,12 +147,11 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
         if new_version:
             number, schema, change = new_version
             _add_version(context, updated["id"], number, schema, change)
-            audit.record(
+            _audit_return(
                 context,
+                updated,
+                "standard-version",
                 object_type="standard",
-                object_id=updated["id"],
-                object_name=updated["name"],
-                action="standard-version",
                 to_state=str(number),
                 from_state=str(old.get("standard_version") or ""),
                 diff=change,
@@ -146,12 +159,10 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
         if not transition:
             changes = audit.package_diff(old, updated)
             if changes:
-                audit.record(
+                _audit_return(
                     context,
-                    object_type=RETURN_TYPE,
-                    object_id=updated["id"],
-                    object_name=updated["name"],
-                    action="update",
+                    updated,
+                    "update",
                     from_state=old.get("lifecycle_status"),
                     to_state=updated.get("lifecycle_status"),
                     diff=changes,
@@ -161,18 +172,12 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
 
 @tk.chained_action
 def package_delete(up_func: Action, context: Context, data_dict: DataDict) -> Any:
-    old = _show(data_dict.get("id") or data_dict.get("name")) if _is_return(data_dict) else None
-    result = up_func(context, data_dict)
-    if old:
-        audit.record(
-            context,
-            object_type=RETURN_TYPE,
-            object_id=old["id"],
-            object_name=old["name"],
-            action="delete",
-            from_state=old.get("lifecycle_status"),
-        )
-        model.repo.commit()
+    if not _is_return(data_dict):
+        return up_func(context, data_dict)
+    old = _show(data_dict.get("id") or data_dict.get("name"))
+    with _one_commit(context):
+        result = up_func(context, data_dict)
+        _audit_return(context, old, "delete", from_state=old.get("lifecycle_status"))
     return result
 
 
@@ -227,13 +232,11 @@ def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, A
     }
     updated = tk.get_action("package_patch")(inner, patch)
     if first_version:
-        _add_version(context, pkg["id"], 1, schema, standards.diff(None, schema))
-    audit.record(
+        _add_version(context, pkg["id"], 1, schema)
+    _audit_return(
         context,
-        object_type=RETURN_TYPE,
-        object_id=pkg["id"],
-        object_name=pkg["name"],
-        action="transition",
+        pkg,
+        "transition",
         from_state=current,
         to_state=target,
         reason=data["reason"],

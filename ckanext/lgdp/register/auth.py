@@ -9,6 +9,7 @@ from ckan import model
 from ckan.types import AuthResult, Context, DataDict
 
 from ckanext.lgdp import access
+from ckanext.lgdp.register import RETURN_TYPE
 
 __all__ = [
     "lgdp_return_transition",
@@ -102,7 +103,7 @@ def _owner_org_type(data_dict: DataDict) -> str:
 def package_create(next_auth: Any, context: Context, data_dict: DataDict | None) -> AuthResult:
     """A data return is owned by an agency (or the coordinating body)."""
     data_dict = data_dict or {}
-    if data_dict.get("type") == "data-return" and data_dict.get("owner_org"):
+    if data_dict.get("type") == RETURN_TYPE and data_dict.get("owner_org"):
         owner_type = _owner_org_type(data_dict)
         if owner_type not in (access.AGENCY, access.COORDINATOR):
             return {"success": False, "msg": tk._("A data return is owned by an agency or the coordinating body")}
@@ -121,7 +122,7 @@ def package_update(next_auth: Any, context: Context, data_dict: DataDict | None)
     pkg = context.get("package")
     ident = data_dict.get("id") or data_dict.get("name")
     current = model.Package.get(ident) if ident else pkg
-    if current is not None and current.type == "data-return":
+    if current is not None and current.type == RETURN_TYPE:
         actor = access.context_actor(context)
         if actor.sysadmin:
             return {"success": True}

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import ckan.plugins.toolkit as tk
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp.register import standards
+from ckanext.lgdp.register import RETURN_TYPE, standards
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = ["lgdp_return_overlap"]
@@ -52,7 +52,6 @@ FIELD_THRESHOLD = 0.75
 DEFAULT_MIN_SCORE = 0.3
 # The lifecycle states of the returns a proposal is compared with.
 COMPARED_STATUSES = ("approved", "active", "under_review")
-DATASET_TYPE = "data-return"
 
 # --------------------------------------------------------------------------
 # Normalisation
@@ -618,7 +617,7 @@ def lgdp_return_overlap(context: Context, data_dict: DataDict) -> dict[str, Any]
             pkg = tk.get_action("package_show")(_read_context(context), {"id": data["id"]})
         except tk.ObjectNotFound:
             raise tk.ObjectNotFound(tk._("Data return not found"))
-        if pkg.get("type") != DATASET_TYPE:
+        if pkg.get("type") != RETURN_TYPE:
             raise tk.ObjectNotFound(tk._("Data return not found"))
         exclude = pkg["id"]
         if proposal is None:

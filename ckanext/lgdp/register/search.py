@@ -7,23 +7,35 @@ from typing import Any, Iterable, Iterator
 
 import ckan.plugins.toolkit as tk
 
-RETURN_TYPE = "data-return"
+from ckanext.lgdp.register import RETURN_TYPE
+
 # Solr's multi-valued string fields are the vocab_* dynamic fields of CKAN's schema.
 REQUESTING_FIELD = "vocab_requesting_agencies"
+
+
+def agency_names(value: Any) -> list[str]:
+    """The requesting agencies of a return as a list, whether the value is a
+    list, scheming's JSON text of one, or a single name."""
+    if value in (None, "", []):
+        return []
+    if isinstance(value, list):
+        return list(value)
+    text = str(value)
+    if text.startswith("["):
+        try:
+            return list(json.loads(text))
+        except ValueError:
+            pass
+    return [text]
 
 
 def before_index(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     """Index the requesting agencies one by one (so they can be a facet)."""
     if pkg_dict.get("dataset_type") != RETURN_TYPE:
         return pkg_dict
-    value = pkg_dict.get("requesting_agencies")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.startswith("[") else [value]
-        except ValueError:
-            value = [value]
-    if value:
-        pkg_dict[REQUESTING_FIELD] = list(value)
+    names = agency_names(pkg_dict.get("requesting_agencies"))
+    if names:
+        pkg_dict[REQUESTING_FIELD] = names
     pkg_dict.pop("requesting_agencies", None)
     return pkg_dict
 
