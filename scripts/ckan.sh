@@ -73,6 +73,8 @@ worker_start() {
     echo $! >"$pidf"
     sleep 1
     pid_alive "$pidf" || { tail -20 "$LGDP_LOGS/worker.log"; die "the RQ worker did not start (log: $LGDP_LOGS/worker.log)"; }
+    # uploads a previous worker left half-validated are retried (or marked interrupted)
+    "$LGDP_VENV/bin/ckan" -c "$ini" lgdp sweep >>"$LGDP_LOGS/worker.log" 2>&1 || true
 }
 
 worker_stop() { stop_pidfile "RQ worker" "$LGDP_RUN/worker.pid"; }

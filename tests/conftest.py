@@ -150,3 +150,107 @@ def upload_return_file(app, headers, org_id, rows, dataset_type="data-return", s
         status=status,
     )
     return dataset, resp.json
+
+
+# ---------------------------------------------------------------- a small world
+#
+# Two councils, three agencies (the owner of the return, one that requests it,
+# one that does not), the coordinating body, and a user in every role, each
+# with an API token: the people of the access policy.
+
+COUNCIL_A_GSS = "S12000033"  # Aberdeen City
+COUNCIL_B_GSS = "S12000034"  # Aberdeenshire
+RETURN_NAME = "council-tax-collection"
+
+
+def make_user(org: dict | None = None, capacity: str = "member", sysadmin: bool = False) -> dict[str, Any]:
+    from ckan.tests.helpers import call_action
+
+    user = factories.SysadminWithToken() if sysadmin else factories.UserWithToken()
+    if org:
+        call_action("organization_member_create", id=org["id"], username=user["name"], role=capacity)
+    return {"name": user["name"], "id": user["id"], "token": user["token"], "headers": {"Authorization": user["token"]}}
+
+
+def make_world() -> dict[str, Any]:
+    from ckan.tests.helpers import call_action
+
+    orgs = {
+        "council_a": factories.Organization(name="aberdeen-city", title="Aberdeen City", org_type="council", gss_code=COUNCIL_A_GSS),
+        "council_b": factories.Organization(name="aberdeenshire", title="Aberdeenshire", org_type="council", gss_code=COUNCIL_B_GSS),
+        "agency_x": factories.Organization(name="sg-local-government-finance", title="Scottish Government LG Finance", org_type="agency"),
+        "agency_r": factories.Organization(name="accounts-commission", title="Accounts Commission", org_type="agency"),
+        "agency_y": factories.Organization(name="sepa", title="SEPA", org_type="agency"),
+        "coordinator": factories.Organization(name="improvement-service", title="Improvement Service", org_type="coordinator"),
+    }
+    people = {
+        "anonymous": {"name": "", "id": None, "headers": {}},
+        "a_member": make_user(orgs["council_a"], "member"),
+        "a_editor": make_user(orgs["council_a"], "editor"),
+        "a_admin": make_user(orgs["council_a"], "admin"),
+        "b_editor": make_user(orgs["council_b"], "editor"),
+        "b_admin": make_user(orgs["council_b"], "admin"),
+        "x_member": make_user(orgs["agency_x"], "member"),
+        "x_editor": make_user(orgs["agency_x"], "editor"),
+        "r_editor": make_user(orgs["agency_r"], "editor"),
+        "y_editor": make_user(orgs["agency_y"], "editor"),
+        "coordinator": make_user(orgs["coordinator"], "editor"),
+        "reviewer": make_user(orgs["coordinator"], "member"),
+        "sysadmin": make_user(sysadmin=True),
+    }
+    ret = call_action(
+        "package_create",
+        context={"user": people["sysadmin"]["name"]},
+        type="data-return",
+        name=RETURN_NAME,
+        title="Council Tax Collection",
+        notes="Council tax billed and collected in the year.",
+        owner_org=orgs["agency_x"]["id"],
+        requesting_agencies=[orgs["agency_r"]["name"]],
+        frequency="annual",
+        period_basis="financial",
+        statutory="yes",
+        lifecycle_status="active",
+        data_standard=json.dumps(standard("council-tax-collection.v1")),
+    )
+    return {"orgs": orgs, "people": people, "return": ret}
+
+
+def ctas_rows(gss: str = COUNCIL_A_GSS, period: str = "2023-24", dwellings: int = 110000,
+              collected: int = 120000000) -> list[list[Any]]:
+    """A valid council tax collection file for one council and year."""
+    return [CTAS_HEADER, [gss, period, str(dwellings), "125000000", str(collected), "96.0"]]
+
+
+def push(app, who: dict[str, Any], content: bytes, filename: str = "ctas.csv", status: int = 200,
+         period: str = "2023-24", council: str = "aberdeen-city", **extra: Any) -> dict[str, Any]:
+    """A council system's push: one multipart call to lgdp_submission_upload."""
+    data = {"data_return": RETURN_NAME, "council": council, "period": period,
+            "upload": (io.BytesIO(content), filename), **extra}
+    resp = app.post("/api/3/action/lgdp_submission_upload", data=data, headers=who["headers"], status=status)
+    return resp.json
+
+
+def transition(app, who: dict[str, Any], submission: str, action: str, status: int = 200, reason: str = "") -> dict[str, Any]:
+    resp = app.post("/api/3/action/lgdp_submission_transition", headers=who["headers"], status=status,
+                    json={"id": submission, "action": action, "reason": reason})
+    return resp.json
+
+
+@pytest.fixture
+def live_worker():
+    """A real RQ worker process running while the test runs (for uploads
+    that wait for their validation result)."""
+    ckan = Path(sys.executable).with_name("ckan")
+    proc = subprocess.Popen(
+        [str(ckan), "-c", str(ROOT / "test.ini"), "jobs", "worker", "lgdp:validation"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    yield proc
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -132,3 +132,182 @@ def orgs_of_type(kind: str) -> list[dict[str, str]]:
         ({"id": gid, "name": name, "title": title or name} for gid, name, title in rows),
         key=lambda o: o["title"].lower(),
     )
+
+
+# ---------------------------------------------------------------- the policy
+#
+# Who reads what, as data. Each object is described by its kind and state;
+# the policy names the audiences that read it. Search (permission labels),
+# auth functions and pages all go through `readers`/`principals`/`can_read`
+# below, so every channel answers the same question the same way.
+
+EVERYONE = "everyone"
+OWN_COUNCIL = "own-council"
+RETURN_AGENCIES = "return-agencies"  # the return's owner and requesting agencies
+COORDINATING_BODY = "coordinating-body"
+
+RETURN_KIND = "data-return"
+SUBMISSION_KIND = "submission"
+TABLE_KIND = "return-table"
+
+ANY_STATE = "*"
+# Submission states an agency never sees: the council's work in progress.
+COUNCIL_ONLY_STATES = ("expected", "draft", "signed_off")
+SUBMITTED_STATES = ("submitted", "accepted", "returned")
+
+POLICY: dict[tuple[str, str], frozenset[str]] = {
+    (RETURN_KIND, ANY_STATE): frozenset({EVERYONE}),
+    **{(SUBMISSION_KIND, s): frozenset({OWN_COUNCIL, COORDINATING_BODY}) for s in COUNCIL_ONLY_STATES},
+    **{
+        (SUBMISSION_KIND, s): frozenset({OWN_COUNCIL, RETURN_AGENCIES, COORDINATING_BODY})
+        for s in SUBMITTED_STATES
+    },
+    (TABLE_KIND, "unpublished"): frozenset({RETURN_AGENCIES, COORDINATING_BODY}),
+    (TABLE_KIND, "published"): frozenset({EVERYONE}),
+}
+
+# Permission labels (CKAN's IPermissionLabels): a dataset carries the labels
+# of its readers, a user the labels of what they are.
+PUBLIC_LABEL = "public"
+COORDINATOR_LABEL = "lgdp-coordinator"
+
+
+def org_label(org_id: str) -> str:
+    return f"lgdp-org-{org_id}"
+
+
+def return_label(return_id: str) -> str:
+    """Carried by the readers of a return's submitted data: its owner and
+    requesting agencies. Resolved on the user's side at query time, so a
+    change of requesting agencies changes access at once without reindexing."""
+    return f"lgdp-return-{return_id}"
+
+
+@dataclass(frozen=True)
+class AccessObject:
+    kind: str
+    state: str
+    owner_org: str | None
+    return_id: str | None
+
+
+def describe(pkg: "model.Package | None") -> AccessObject | None:
+    """The policy's view of a dataset; None for datasets the policy does not
+    govern (CKAN's own rules apply to them)."""
+    if pkg is None:
+        return None
+    extras = pkg.extras
+    if pkg.type == RETURN_KIND:
+        return AccessObject(RETURN_KIND, ANY_STATE, pkg.owner_org, pkg.id)
+    if pkg.type == SUBMISSION_KIND:
+        return AccessObject(
+            SUBMISSION_KIND, extras.get("submission_status") or "expected", pkg.owner_org, extras.get("data_return")
+        )
+    if pkg.type == TABLE_KIND:
+        published = str(extras.get("published", "")).lower() in ("true", "yes", "1")
+        return AccessObject(
+            TABLE_KIND, "published" if published else "unpublished", pkg.owner_org, extras.get("data_return")
+        )
+    return None
+
+
+def audiences(obj: AccessObject) -> frozenset[str]:
+    return POLICY.get((obj.kind, obj.state)) or POLICY.get((obj.kind, ANY_STATE)) or frozenset()
+
+
+def readers(obj: AccessObject) -> list[str]:
+    """The permission labels of an object: who may read it."""
+    labels: list[str] = []
+    for audience in sorted(audiences(obj)):
+        if audience == EVERYONE:
+            labels.append(PUBLIC_LABEL)
+        elif audience == OWN_COUNCIL and obj.owner_org:
+            labels.append(org_label(obj.owner_org))
+        elif audience == RETURN_AGENCIES and obj.return_id:
+            labels.append(return_label(obj.return_id))
+        elif audience == COORDINATING_BODY:
+            labels.append(COORDINATOR_LABEL)
+    return labels
+
+
+def requested_returns(agency_ids: list[str]) -> list[str]:
+    """Ids of the data returns owned or requested by any of these agencies."""
+    if not agency_ids:
+        return []
+    from ckanext.lgdp.register.search import agency_names
+
+    names = {
+        name
+        for (name,) in model.Session.query(model.Group.name).filter(model.Group.id.in_(agency_ids))
+    }
+    rows = (
+        model.Session.query(model.Package.id, model.Package.owner_org, model.PackageExtra.value)
+        .outerjoin(
+            model.PackageExtra,
+            (model.PackageExtra.package_id == model.Package.id)
+            & (model.PackageExtra.key == "requesting_agencies")
+            & (model.PackageExtra.state == "active"),
+        )
+        .filter(model.Package.type == RETURN_KIND)
+        .filter(model.Package.state == "active")
+        .all()
+    )
+    ids = set(agency_ids)
+    return sorted(
+        pid for pid, owner, requesting in rows if owner in ids or names.intersection(agency_names(requesting))
+    )
+
+
+def principals(who: Actor) -> list[str]:
+    """The permission labels of a user: what they are to the policy."""
+    labels = [PUBLIC_LABEL]
+    if who.anonymous:
+        return labels
+    labels.extend(org_label(m.org_id) for m in who.memberships)
+    if who.orgs(COORDINATOR):
+        labels.append(COORDINATOR_LABEL)
+    labels.extend(return_label(rid) for rid in requested_returns([m.org_id for m in who.orgs(AGENCY)]))
+    return labels
+
+
+def can_read(who: Actor, obj: AccessObject) -> bool:
+    """The one decision: may this user read this object?"""
+    if who.sysadmin:
+        return True
+    return bool(set(readers(obj)) & set(principals(who)))
+
+
+# ---------------------------------------------------------------- CKAN's hooks
+
+def _default_labels() -> Any:
+    from ckan.lib.plugins import DefaultPermissionLabels
+
+    return DefaultPermissionLabels()
+
+
+def dataset_labels(pkg: "model.Package") -> list[str]:
+    """IPermissionLabels.get_dataset_labels: the policy's readers for the
+    objects it governs, CKAN's default labels for any other dataset."""
+    obj = describe(pkg)
+    if obj is None:
+        return _default_labels().get_dataset_labels(pkg)
+    return readers(obj)
+
+
+def user_labels(user_obj: "model.User | None") -> list[str]:
+    """IPermissionLabels.get_user_dataset_labels."""
+    labels = list(_default_labels().get_user_dataset_labels(user_obj))
+    if user_obj is not None:
+        labels.extend(lab for lab in principals(actor(user_obj.id)) if lab not in labels)
+    return labels
+
+
+def package_read_decision(user: str | None, pkg: "model.Package") -> bool | None:
+    """For auth functions: True/False when the policy governs the dataset,
+    None when CKAN's own rules apply."""
+    obj = describe(pkg)
+    if obj is None:
+        return None
+    if pkg.state == "deleted":
+        return actor(user).sysadmin
+    return can_read(actor(user), obj)

@@ -26,12 +26,14 @@ def status() -> None:
 
 
 @lgdp.command()
-def demo() -> None:
-    """Load the demo organisations, returns and files (idempotent)."""
+@click.option("--councils", type=click.IntRange(1, 32), help="Submissions from the first N councils only.")
+@click.option("--years", type=click.IntRange(0, 4), default=4, show_default=True, help="Years of submissions.")
+def demo(councils: int | None, years: int) -> None:
+    """Load the demo organisations, returns, files and submissions (idempotent)."""
     from ckanext.lgdp import demo as demo_data
 
     try:
-        summary = demo_data.load(_site_user(), echo=click.echo)
+        summary = demo_data.load(_site_user(), echo=click.echo, councils_limit=councils, years=years)
     except tk.ValidationError as e:
         tk.error_shout(f"the demo data was refused: {json.dumps(e.error_dict)}")
         sys.exit(1)
@@ -60,6 +62,30 @@ def reviews(dry_run: bool, enqueue: bool) -> None:
         click.echo("no return is due for review")
     for name in result["moved"]:
         click.echo(f"{verb} {name} to under_review")
+
+
+@lgdp.command()
+@click.option("--since", help="First due date (YYYY-MM-DD); default a year before --until.")
+@click.option("--until", help="Last due date (YYYY-MM-DD); default today.")
+@click.option("--return", "return_name", help="Only this data return.")
+def expect(since: str | None, until: str | None, return_name: str | None) -> None:
+    """Create the expected submissions of the collection calendar (idempotent),
+    so that "not yet received" shows for every council."""
+    data = {k: v for k, v in {"since": since, "until": until, "data_return": return_name}.items() if v}
+    try:
+        result = tk.get_action("lgdp_submission_expect")({"user": _site_user(), "ignore_auth": True}, data)
+    except (tk.ValidationError, tk.ObjectNotFound) as e:
+        tk.error_shout(str(getattr(e, "error_dict", e)))
+        sys.exit(1)
+    click.echo(f"{result['created']} expected submissions created, {result['existing']} already there")
+
+
+@lgdp.command()
+def sweep() -> None:
+    """Retry uploads whose validation stopped (a worker died), or mark them
+    interrupted after the last attempt."""
+    result = tk.get_action("lgdp_validation_sweep")({"user": _site_user(), "ignore_auth": True}, {})
+    click.echo(f"{result['retried']} uploads queued again, {result['interrupted']} marked interrupted")
 
 
 def _site_user() -> str:

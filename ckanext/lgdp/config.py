@@ -10,3 +10,23 @@ def service_check_timeout() -> int:
 
 def service_check_ttl() -> int:
     return tk.config["ckanext.lgdp.service_check_ttl"]
+
+
+def max_upload_bytes() -> int:
+    return tk.config["ckanext.lgdp.max_upload_mb"] * 1024 * 1024
+
+
+def upload_wait_seconds() -> int:
+    return tk.config["ckanext.lgdp.upload_wait_seconds"]
+
+
+def validation_timeout_seconds() -> int:
+    return tk.config["ckanext.lgdp.validation_timeout_seconds"]
+
+
+def download_timeout_seconds() -> int:
+    return tk.config["ckanext.lgdp.download_timeout_seconds"]
+
+
+def query_change_ratio() -> float:
+    return float(tk.config["ckanext.lgdp.query_change_ratio"])

@@ -5,6 +5,7 @@ views and CLI commands; this module only registers them with CKAN.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Flask
@@ -13,7 +14,7 @@ import ckan.plugins as p
 import ckan.plugins.toolkit as tk
 from ckan.common import CKANConfig
 
-from ckanext.lgdp import cli
+from ckanext.lgdp import access, access_auth, cli
 from ckanext.lgdp.ops import actions as ops_actions
 from ckanext.lgdp.ops import auth as ops_auth
 from ckanext.lgdp.ops import health
@@ -26,19 +27,47 @@ from ckanext.lgdp.register import overlap as register_overlap
 from ckanext.lgdp.register import search as register_search
 from ckanext.lgdp.register import validators as register_validators
 from ckanext.lgdp.register import views as register_views
+from ckanext.lgdp.submissions import actions as submission_actions
+from ckanext.lgdp.submissions import auth as submission_auth
+from ckanext.lgdp.submissions import helpers as submission_helpers
+from ckanext.lgdp.submissions import limits as upload_limits
+from ckanext.lgdp.submissions import search as submission_search
+from ckanext.lgdp.submissions import validators as submission_validators
+from ckanext.lgdp.submissions import views as submission_views
 
 # Each domain module lists what it registers in __all__.
-ACTION_MODULES = (ops_actions, register_actions, register_calendar, register_overlap)
-AUTH_MODULES = (ops_auth, register_auth)
+ACTION_MODULES = (ops_actions, register_actions, register_calendar, register_overlap, submission_actions)
+AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth)
+
+
+def _chain(outer: Any, inner: Any) -> Any:
+    """Two chained functions of one name from two domains, as one: `outer`
+    runs first and its `next` is `inner`, whose `next` is CKAN's."""
+
+    def chained(next_func: Any, *args: Any, **kwargs: Any) -> Any:
+        return outer(functools.partial(inner, next_func), *args, **kwargs)
+
+    for attribute, value in {**inner.__dict__, **outer.__dict__}.items():
+        setattr(chained, attribute, value)
+    chained.__name__ = getattr(inner, "__name__", "chained")
+    chained.__doc__ = inner.__doc__
+    return chained
+
+
+def _is_chained(func: Any) -> bool:
+    return bool(getattr(func, "chained_action", False) or getattr(func, "chained_auth_function", False))
 
 
 def _public(*modules: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for module in modules:
         for name in module.__all__:
+            func = getattr(module, name)
             if name in out:
-                raise ValueError(f"{name} is registered by two modules")
-            out[name] = getattr(module, name)
+                if not (_is_chained(out[name]) and _is_chained(func)):
+                    raise ValueError(f"{name} is registered by two modules")
+                func = _chain(func, out[name])
+            out[name] = func
     return out
 
 
@@ -51,15 +80,19 @@ def collect_auth_functions() -> dict[str, Any]:
 
 
 def collect_validators() -> dict[str, Any]:
-    return _public(register_validators)
+    return _public(register_validators, submission_validators)
 
 
 def collect_helpers() -> dict[str, Any]:
-    return _public(register_helpers)
+    return _public(register_helpers, submission_helpers)
 
 
 def collect_blueprints() -> list[Any]:
-    return [*register_views.get_blueprints(), *calendar_views.get_blueprints()]
+    return [
+        *register_views.get_blueprints(),
+        *calendar_views.get_blueprints(),
+        *submission_views.get_blueprints(),
+    ]
 
 
 @tk.blanket.config_declarations
@@ -75,6 +108,7 @@ class LgdpPlugin(p.SingletonPlugin):
     p.implements(p.ITranslation, inherit=True)
     p.implements(p.IFacets, inherit=True)
     p.implements(p.IPackageController, inherit=True)
+    p.implements(p.IPermissionLabels)
 
     # IConfigurer
 
@@ -88,17 +122,28 @@ class LgdpPlugin(p.SingletonPlugin):
     def make_middleware(self, app: Any, config: CKANConfig) -> Any:
         if isinstance(app, Flask):
             health.register(app)
+            upload_limits.register(app)
         return app
 
     # IFacets
 
     def dataset_facets(self, facets_dict: Any, package_type: str) -> Any:
-        return register_search.facets(facets_dict, package_type)
+        facets_dict = register_search.facets(facets_dict, package_type)
+        return submission_search.facets(facets_dict, package_type)
 
     # IPackageController
 
     def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
-        return register_search.before_index(pkg_dict)
+        pkg_dict = register_search.before_index(pkg_dict)
+        return submission_search.before_index(pkg_dict)
+
+    # IPermissionLabels: the access policy (ckanext.lgdp.access) decides.
+
+    def get_dataset_labels(self, dataset_obj: Any) -> list[str]:
+        return access.dataset_labels(dataset_obj)
+
+    def get_user_dataset_labels(self, user_obj: Any) -> list[str]:
+        return access.user_labels(user_obj)
 
     # ITranslation: one catalogue for every plugin of the package, in i18n/
     # at the top of the repository.

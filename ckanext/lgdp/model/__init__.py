@@ -3,5 +3,6 @@
 stored as text, with no foreign keys into core tables."""
 from ckanext.lgdp.model.audit import AuditEntry
 from ckanext.lgdp.model.standards import StandardVersion
+from ckanext.lgdp.model.uploads import Upload
 
-__all__ = ["AuditEntry", "StandardVersion"]
+__all__ = ["AuditEntry", "StandardVersion", "Upload"]

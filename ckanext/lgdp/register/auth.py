@@ -51,6 +51,8 @@ def lgdp_audit_list(context: Context, data_dict: DataDict) -> AuthResult:
     pkg = _return(data_dict)
     if pkg and pkg.get("owner_org") and actor.in_org(pkg["owner_org"]):
         return {"success": True}
+    if pkg and pkg.get("type") == "submission" and _may_see_return(context, {"id": pkg["id"]})["success"]:
+        return {"success": True}  # whoever may read a submission reads its trail
     return {"success": False, "msg": tk._("Only governance reviewers can read this audit trail")}
 
 

@@ -167,6 +167,39 @@ def periods_from(frequency: str, basis: str | None, day: dt.date) -> Iterator[Pe
 # -- A return's fields ---------------------------------------------------------
 
 
+def period_by_label(frequency: str, basis: str | None, label: str) -> Period | None:
+    """The period of a frequency and basis with this label (e.g. '2024-25'),
+    or None when no period has it."""
+    label = (label or "").strip()
+    try:
+        year = int(label[:4])
+    except ValueError:
+        return None
+    if not 1900 <= year <= 2200:
+        return None
+    day = dt.date(year - 1, 1, 1)
+    for period in periods_from(frequency, basis, day):
+        if period.label == label:
+            return period
+        if period.start.year > year + 1:
+            return None
+    return None
+
+
+def period_in_data(period: Period, frequency: str, pattern: str | None) -> str:
+    """How a period is written in the period column of a return's data: its
+    label, unless the column's pattern wants another spelling (a quarter of a
+    financial year, "2024-25 Q1", is written as its calendar quarter "2024-Q2")."""
+    import re
+
+    if not pattern or re.fullmatch(pattern, period.label):
+        return period.label
+    if frequency == "quarterly":
+        start = period.start
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return period.label
+
+
 def _int(value: Any, default: int) -> int:
     if value in (None, ""):
         return default

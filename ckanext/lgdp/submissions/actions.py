@@ -1,0 +1,649 @@
+"""Actions of submissions: start one, upload files to it, explain queries,
+move it through its states (states.TRANSITIONS), read its uploads and their
+reports. The files are resources of the submission dataset; each upload is a
+new resource (kept for good) with a row in lgdp_upload."""
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+from ckan.types import Action, Context, DataDict
+
+from ckanext.lgdp import access, config
+from ckanext.lgdp.model import StandardVersion, Upload
+from ckanext.lgdp.model.uploads import IN_PROGRESS
+from ckanext.lgdp.register import RETURN_TYPE, audit
+from ckanext.lgdp.register import calendar as cal
+from ckanext.lgdp.register import standards
+from ckanext.lgdp.register.search import iter_returns
+from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, reports, states
+
+__all__ = [
+    "lgdp_submission_create",
+    "lgdp_submission_upload",
+    "lgdp_submission_explain",
+    "lgdp_submission_transition",
+    "lgdp_submission_expect",
+    "lgdp_upload_list",
+    "lgdp_upload_show",
+    "lgdp_validation_sweep",
+    "resource_create",
+    "resource_update",
+]
+
+COLLECTING = ("active", "under_review")
+# Context key: the channel of an upload ("browser", "api", "pull"), set by our
+# own callers of resource_create; and whether they start validation themselves.
+CHANNEL_KEY = "lgdp_upload_channel"
+DEFER_KEY = "lgdp_defer_validation"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _today() -> datetime.date:
+    return datetime.date.today()
+
+
+def _platform(context: Context, **extra: Any) -> Context:
+    """A context for the platform's own writes on behalf of the caller."""
+    return {"user": context.get("user"), "ignore_auth": True, states.PLATFORM_FLAG: True, **extra}  # type: ignore
+
+
+def _show(ident: str) -> dict[str, Any]:
+    return tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": ident})
+
+
+def _error(field: str, message: str) -> tk.ValidationError:
+    return tk.ValidationError({field: [message]})
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def data_return(ident: str | None) -> dict[str, Any]:
+    pkg = model.Package.get(ident) if ident else None
+    if pkg is None or pkg.type != RETURN_TYPE or pkg.state != "active":
+        raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
+    return _show(pkg.id)
+
+
+def council(ident: str | None) -> model.Group:
+    group = model.Group.get(ident) if ident else None
+    if group is None or not group.is_organization or group.state != "active":
+        raise tk.ObjectNotFound(tk._("No council {ident}").format(ident=ident))
+    if access.org_type(group.id) != access.COUNCIL:
+        raise _error("council", tk._("{name} is not a council").format(name=group.name))
+    return group
+
+
+def submission_name(return_name: str, council_name: str, period: str) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in period.lower()).strip("-")
+    return f"{return_name}--{council_name}--{slug}"[:100]
+
+
+def submission(ident: str | None) -> model.Package:
+    pkg = model.Package.get(ident) if ident else None
+    if pkg is None or pkg.type != SUBMISSION_TYPE or pkg.state == "deleted":
+        raise tk.ObjectNotFound(tk._("No submission {ident}").format(ident=ident))
+    return pkg
+
+
+def current_standard(return_dict: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
+    """The version number and Table Schema councils validate against now."""
+    row = (
+        model.Session.query(StandardVersion)
+        .filter(StandardVersion.return_id == return_dict["id"])
+        .order_by(StandardVersion.version.desc())
+        .first()
+    )
+    if row is not None:
+        return row.version, row.schema
+    return None, standards.load(return_dict.get("data_standard"))
+
+
+def standard_for(pkg: model.Package, version: int | None) -> dict[str, Any] | None:
+    return_id = pkg.extras.get("data_return")
+    if version:
+        row = (
+            model.Session.query(StandardVersion)
+            .filter(StandardVersion.return_id == return_id, StandardVersion.version == version)
+            .first()
+        )
+        if row is not None:
+            return row.schema
+    return current_standard(_show(return_id))[1]
+
+
+def uploads_of(submission_id: str) -> list[Upload]:
+    return (
+        model.Session.query(Upload)
+        .filter(Upload.submission_id == submission_id)
+        .order_by(Upload.version.desc())
+        .all()
+    )
+
+
+# ---------------------------------------------------------------- create
+
+
+def _period(return_dict: dict[str, Any], label: str | None) -> cal.Period:
+    if not label:
+        raise _error("period", tk._("Missing value"))
+    period = cal.period_by_label(return_dict.get("frequency", ""), return_dict.get("period_basis"), label)
+    if period is None:
+        example = cal.period_containing(
+            return_dict.get("frequency", ""), return_dict.get("period_basis"), _today()
+        )
+        raise _error(
+            "period",
+            tk._("{label} is not a {frequency} period of this return (periods are written like {example})").format(
+                label=label, frequency=return_dict.get("frequency"), example=example.label if example else "-"
+            ),
+        )
+    return period
+
+
+def create_submission(
+    context: Context, return_dict: dict[str, Any], group: model.Group, period: cal.Period, status: str = states.INITIAL
+) -> dict[str, Any]:
+    """Make the submission dataset (no checks of the caller's rights here)."""
+    due = period.end + datetime.timedelta(days=cal.due_days(return_dict))
+    version, _schema = current_standard(return_dict)
+    pkg = tk.get_action("package_create")(
+        _platform(context, defer_commit=True),
+        {
+            "type": SUBMISSION_TYPE,
+            "name": submission_name(return_dict["name"], group.name, period.label),
+            "title": f"{return_dict['title']}: {group.title or group.name}, {period.label}",
+            "owner_org": group.id,
+            "private": True,
+            "data_return": return_dict["id"],
+            "period": period.label,
+            "period_start": period.start.isoformat(),
+            "period_end": period.end.isoformat(),
+            "due_date": due.isoformat(),
+            "submission_status": status,
+            "standard_version": version,
+            "round": 1,
+        },
+    )
+    audit.record(
+        context,
+        object_type=SUBMISSION_TYPE,
+        object_id=pkg["id"],
+        object_name=pkg["name"],
+        action="create",
+        to_state=status,
+    )
+    return pkg
+
+
+def _existing(return_dict: dict[str, Any], group: model.Group, period: cal.Period) -> model.Package | None:
+    pkg = model.Package.get(submission_name(return_dict["name"], group.name, period.label))
+    return pkg if pkg is not None and pkg.state == "active" else None
+
+
+def lgdp_submission_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Start a council's submission of a return for one reporting period.
+
+    :param data_return: the return's id or name (an active return)
+    :param council: the council organisation's id or name
+    :param period: the period's label, e.g. ``2024-25``, ``2024-Q3``, ``2024-07``
+    :returns: the submission (private, owned by the council, status ``expected``)
+    """
+    tk.check_access("lgdp_submission_create", context, data_dict)
+    return_dict = data_return(data_dict.get("data_return"))
+    if return_dict.get("lifecycle_status") not in COLLECTING:
+        raise _error("data_return", tk._("{name} is not collecting data (it is {status})").format(
+            name=return_dict["name"], status=return_dict.get("lifecycle_status")))
+    group = council(data_dict.get("council"))
+    period = _period(return_dict, data_dict.get("period"))
+    if _existing(return_dict, group, period) is not None:
+        raise _error("period", tk._("{council} already has a submission of {name} for {period}").format(
+            council=group.name, name=return_dict["name"], period=period.label))
+    pkg = create_submission(context, return_dict, group, period)
+    model.repo.commit()
+    return _show(pkg["id"])
+
+
+def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Create the expected submissions of the collection calendar: one per
+    council for every period of every collecting return due in [since, until].
+
+    :param since: ISO date (default: one year before ``until``)
+    :param until: ISO date (default: today)
+    :param data_return: only this return (optional)
+    :returns: ``{"created": n, "existing": m}``
+    """
+    tk.check_access("lgdp_submission_expect", context, data_dict)
+    try:
+        until = datetime.date.fromisoformat(data_dict.get("until") or _today().isoformat())
+        since = datetime.date.fromisoformat(data_dict.get("since") or (until - datetime.timedelta(days=365)).isoformat())
+    except ValueError:
+        raise _error("since", tk._("Dates are written YYYY-MM-DD"))
+    if data_dict.get("data_return"):
+        returns = [data_return(data_dict["data_return"])]
+    else:
+        returns = [_show(r["id"]) for r in iter_returns({"ignore_auth": True}, states=COLLECTING)]
+    councils = [council(o["id"]) for o in access.orgs_of_type(access.COUNCIL)]
+    created = existing = 0
+    for return_dict in returns:
+        if return_dict.get("lifecycle_status") not in COLLECTING:
+            continue
+        for period, _due in cal.return_periods(return_dict, since, until):
+            for group in councils:
+                if _existing(return_dict, group, period) is not None:
+                    existing += 1
+                    continue
+                create_submission(context, return_dict, group, period)
+                created += 1
+        model.repo.commit()
+    return {"created": created, "existing": existing}
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def _file_size(upload: Any) -> int | None:
+    stream = getattr(upload, "stream", None) or getattr(upload, "file", None)
+    if stream is None or not hasattr(stream, "seek"):
+        return None
+    try:
+        position = stream.tell()
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        stream.seek(position)
+        return size
+    except (OSError, ValueError):
+        return None
+
+
+def _resolve_for_upload(context: Context, data_dict: DataDict) -> model.Package:
+    if data_dict.get("id"):
+        return submission(data_dict["id"])
+    return_dict = data_return(data_dict.get("data_return"))
+    group = council(data_dict.get("council"))
+    period = _period(return_dict, data_dict.get("period"))
+    pkg = _existing(return_dict, group, period)
+    if pkg is not None:
+        return pkg
+    if return_dict.get("lifecycle_status") not in COLLECTING:
+        raise _error("data_return", tk._("{name} is not collecting data (it is {status})").format(
+            name=return_dict["name"], status=return_dict.get("lifecycle_status")))
+    created = create_submission(context, return_dict, group, period)
+    model.repo.commit()
+    return submission(created["id"])
+
+
+def _upload_summary(row: Upload) -> str:
+    if row.status == "valid":
+        return tk._("Upload {version} is valid").format(version=row.version)
+    if row.status == "rejected":
+        return row.problem or ""
+    if row.status == "invalid":
+        return tk._("Upload {version} has {n} errors that must be fixed; the file is kept and flagged").format(
+            version=row.version, n=row.error_count)
+    if row.status in ("interrupted", "error"):
+        return row.problem or tk._("Validation could not finish")
+    return tk._("Upload {version} is waiting for validation").format(version=row.version)
+
+
+def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Upload a file (CSV or XLSX) or attach a URL to a council's submission.
+
+    The file is kept as a new version (earlier ones, the accepted one above
+    all, are never replaced) and validated against the return's data standard
+    in the background.
+
+    :param id: the submission's id or name; or, instead, all three of:
+    :param data_return: the return's id or name
+    :param council: the council's id or name
+    :param period: the period's label (the submission is started if needed)
+    :param upload: the file (multipart), or
+    :param url: a URL the platform downloads the file from
+    :param description: a note about this file (optional)
+    :param wait: true to wait for the validation result (up to
+        ``ckanext.lgdp.upload_wait_seconds``) and get the report in the answer;
+        an invalid file then answers 409 with its errors (and is kept)
+    :returns: ``{"submission": ..., "upload": ..., "errors": [...]}``
+    """
+    tk.check_access("lgdp_submission_upload", context, data_dict)
+    upload = data_dict.get("upload")
+    url = (data_dict.get("url") or "").strip()
+    has_file = upload is not None and hasattr(upload, "filename") and getattr(upload, "filename", "")
+    if not has_file and not url:
+        raise _error("upload", tk._("Send a file (upload) or a URL (url)"))
+    if has_file:
+        size = _file_size(upload)
+        limit = config.max_upload_bytes()
+        if size is not None and size > limit:
+            raise _error("upload", tk._("The file is {size:.1f} MB; the largest file accepted is {limit:.0f} MB").format(
+                size=size / 1048576, limit=limit / 1048576))
+    pkg = _resolve_for_upload(context, data_dict)
+    status = pkg.extras.get("submission_status") or states.INITIAL
+    if status not in states.UPLOADABLE:
+        raise _error("upload", tk._(
+            "This submission is {status}: a new file can only be uploaded before it is submitted or after it is returned"
+        ).format(status=status))
+
+    resource_dict: dict[str, Any] = {"package_id": pkg.id, "description": data_dict.get("description") or ""}
+    if has_file:
+        resource_dict["upload"] = upload
+        resource_dict["url"] = upload.filename
+    else:
+        resource_dict["url"] = url
+    inner = {
+        "user": context.get("user"),
+        CHANNEL_KEY: data_dict.get("channel") or ("api" if has_file else "url"),
+        DEFER_KEY: True,
+    }
+    resource = tk.get_action("resource_create")(inner, resource_dict)
+    row = model.Session.get(Upload, resource["id"])
+    if has_file:
+        jobs.intake_now(row)  # a file that is not a readable table is answered now
+    if row.status == "pending":
+        jobs.enqueue(row)
+    model.repo.commit()
+    if row.status == "rejected":
+        raise tk.ValidationError({
+            "upload": [row.problem],
+            "code": row.problem_code,
+            "upload_id": row.id,
+            "kept": tk._("The file is kept as upload {version} of the submission and flagged").format(version=row.version),
+        })
+    if tk.asbool(data_dict.get("wait")):
+        row = _wait(row.id, float(config.upload_wait_seconds()))
+        if row.status in ("invalid", "error", "interrupted"):
+            raise tk.ValidationError({
+                "upload": [_upload_summary(row)],
+                "upload_id": row.id,
+                "status": row.status,
+                "errors": reports.row_errors(reports.report_of(row.id), limit=200),
+            })
+    return {
+        "submission": _show(pkg.id),
+        "upload": row.dictize(),
+        "message": _upload_summary(row),
+        "errors": reports.row_errors(reports.report_of(row.id), limit=200),
+    }
+
+
+def _wait(upload_id: str, seconds: float) -> Upload:
+    deadline = time.monotonic() + seconds
+    while True:
+        model.Session.expire_all()
+        row = model.Session.get(Upload, upload_id)
+        if row.status not in IN_PROGRESS or time.monotonic() >= deadline:
+            return row
+        jobs.sweep([row])
+        time.sleep(0.2)
+
+
+def _next_version(submission_id: str) -> int:
+    latest = (
+        model.Session.query(Upload.version)
+        .filter(Upload.submission_id == submission_id)
+        .order_by(Upload.version.desc())
+        .first()
+    )
+    return (latest[0] if latest else 0) + 1
+
+
+@tk.chained_action
+def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    """A file added to a submission (through our upload action, CKAN's resource
+    form or its API) becomes a new numbered version, makes the submission a
+    draft again and is validated."""
+    pkg = model.Package.get(data_dict.get("package_id") or "")
+    if pkg is None or pkg.type != SUBMISSION_TYPE:
+        return up_func(context, data_dict)
+    status = pkg.extras.get("submission_status") or states.INITIAL
+    if status not in states.UPLOADABLE:
+        raise _error("upload", tk._(
+            "This submission is {status}: a new file can only be uploaded before it is submitted or after it is returned"
+        ).format(status=status))
+    version = _next_version(pkg.id)
+    upload = data_dict.get("upload")
+    filename = getattr(upload, "filename", None) or os.path.basename(str(data_dict.get("url") or "")) or None
+    data_dict = {**data_dict, "name": tk._("Upload {version}: {filename}").format(version=version, filename=filename or "")}
+    if not data_dict.get("format") and filename and "." in filename:
+        data_dict["format"] = filename.rsplit(".", 1)[1].upper()
+    deferred = context.get("defer_commit")
+    context["defer_commit"] = True
+    try:
+        resource = up_func(context, data_dict)
+    finally:
+        context["defer_commit"] = deferred
+    version_now, _schema = current_standard(_show(pkg.extras["data_return"]))
+    row = Upload(
+        id=resource["id"],
+        submission_id=pkg.id,
+        version=version,
+        filename=filename,
+        source_url=None if upload is not None else data_dict.get("url"),
+        uploaded_by=context.get("user") or None,
+        uploaded_at=_now(),
+        channel=context.get(CHANNEL_KEY) or "browser",
+        status="pending",
+        standard_version=version_now,
+        notes=[],
+        queries=[],
+        summary={},
+    )
+    model.Session.add(row)
+    patch: dict[str, Any] = {
+        "id": pkg.id,
+        "submission_status": "draft",
+        "current_upload": resource["id"],
+        "standard_version": version_now,
+        "signed_off_by": "",
+        "signed_off_at": "",
+    }
+    if status == "returned":
+        patch["round"] = int(pkg.extras.get("round") or 1) + 1
+    tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
+    if status != "draft":
+        audit.record(
+            context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action="upload",
+            from_state=status, to_state="draft",
+            diff={"upload": {"from": None, "to": version}},
+        )
+    model.Session.flush()
+    if not context.get(DEFER_KEY):
+        jobs.enqueue(row)
+    if not deferred:
+        model.repo.commit()
+    return resource
+
+
+@tk.chained_action
+def resource_update(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    """An upload of a submission is never overwritten: a new file is a new
+    version (lgdp_submission_upload). Its name and description may change."""
+    res = model.Resource.get(data_dict.get("id") or "")
+    pkg = model.Package.get(res.package_id) if res is not None else None
+    if pkg is None or pkg.type != SUBMISSION_TYPE or context.get(states.PLATFORM_FLAG):
+        return up_func(context, data_dict)
+    if data_dict.get("upload") or (data_dict.get("url") and data_dict.get("url") != res.url):
+        raise _error("upload", tk._(
+            "An upload is never replaced: send the new file as a new version of the submission"))
+    return up_func(context, data_dict)
+
+
+# ---------------------------------------------------------------- queries and states
+
+
+def lgdp_submission_explain(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Explain a query raised by validation (e.g. a value far from the
+    council's previous periods) so the submission can be signed off.
+
+    :param id: the submission's id or name
+    :param query_id: the query's id (from the upload's ``queries``)
+    :param explanation: the council's explanation
+    :returns: the upload
+    """
+    tk.check_access("lgdp_submission_explain", context, data_dict)
+    pkg = submission(data_dict.get("id"))
+    explanation = (data_dict.get("explanation") or "").strip()
+    if not explanation:
+        raise _error("explanation", tk._("Missing value"))
+    if pkg.extras.get("submission_status") not in ("draft",):
+        raise _error("id", tk._("Queries are explained while the submission is a draft"))
+    row = model.Session.get(Upload, pkg.extras.get("current_upload") or "")
+    if row is None:
+        raise _error("id", tk._("This submission has no upload"))
+    queries = [dict(q) for q in row.queries or []]
+    found = [q for q in queries if q.get("id") == data_dict.get("query_id")]
+    if not found:
+        raise _error("query_id", tk._("No such query on the latest upload"))
+    found[0].update(explanation=explanation, explained_by=context.get("user"), explained_at=_now().isoformat())
+    row.queries = queries
+    audit.record(
+        context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action="explain",
+        reason=explanation, diff={"query": {"from": None, "to": found[0].get("message")}},
+    )
+    model.repo.commit()
+    return row.dictize()
+
+
+def _check_ready(pkg: model.Package) -> Upload:
+    row = model.Session.get(Upload, pkg.extras.get("current_upload") or "")
+    if row is None:
+        raise _error("action", tk._("Nothing has been uploaded yet"))
+    if row.status != "valid":
+        raise _error("action", tk._("The latest upload (version {version}) is {status}: upload a file that passes validation").format(
+            version=row.version, status=row.status))
+    unexplained = row.unexplained()
+    if unexplained:
+        raise _error("action", tk._("{n} queries need an explanation first: {first}").format(
+            n=len(unexplained), first=unexplained[0].get("message")))
+    return row
+
+
+def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Move a submission on.
+
+    :param id: the submission's id or name
+    :param action: ``sign_off`` (a council admin, the certifier),
+        ``withdraw_sign_off``, ``submit`` (a council editor), ``accept`` or
+        ``return`` (an editor of an agency owning or requesting the return, or
+        of the coordinating body)
+    :param reason: required to return; kept in the audit trail
+    :param effective_date: (sysadmins only) the date the step really
+        happened, for history migrated from before the platform (ISO date)
+    :returns: the submission
+    """
+    tk.check_access("lgdp_submission_transition", context, data_dict)
+    pkg = submission(data_dict.get("id"))
+    transition = states.TRANSITIONS.get(data_dict.get("action") or "")
+    if transition is None:
+        raise _error("action", tk._("Unknown action; one of: {actions}").format(actions=", ".join(states.TRANSITIONS)))
+    current = pkg.extras.get("submission_status") or states.INITIAL
+    if current not in transition.sources:
+        allowed = ", ".join(states.actions_from(current)) or tk._("none")
+        raise _error("action", tk._("A submission that is {current} cannot {action}; it can: {allowed}").format(
+            current=current, action=transition.action.replace("_", " "), allowed=allowed))
+    reason = (data_dict.get("reason") or "").strip()
+    if transition.needs_reason and not reason:
+        raise _error("reason", tk._("Say why the submission is returned"))
+    row = _check_ready(pkg) if transition.needs_valid_upload else None
+
+    now = _now().isoformat(timespec="seconds")
+    today = _today().isoformat()
+    if data_dict.get("effective_date"):
+        if not access.context_actor(context).sysadmin:
+            raise _error("effective_date", tk._("Only a sysadmin records steps with an earlier date"))
+        try:
+            today = datetime.date.fromisoformat(str(data_dict["effective_date"])).isoformat()
+        except ValueError:
+            raise _error("effective_date", tk._("Dates are written YYYY-MM-DD"))
+        now = f"{today}T12:00:00"
+        reason = (reason + " " if reason else "") + tk._("(recorded with effective date {date})").format(date=today)
+    patch: dict[str, Any] = {"id": pkg.id, "submission_status": transition.target}
+    if transition.action == "sign_off":
+        patch.update(signed_off_by=context.get("user"), signed_off_at=now)
+    elif transition.action == "withdraw_sign_off":
+        patch.update(signed_off_by="", signed_off_at="")
+    elif transition.action == "submit":
+        due = pkg.extras.get("due_date")
+        patch.update(
+            submitted_at=now,
+            submitted_upload=row.id if row else "",
+            late="yes" if due and today > due else "no",
+        )
+    elif transition.action == "accept":
+        patch.update(decided_by=context.get("user"), decided_at=now, accepted_upload=pkg.extras.get("submitted_upload"),
+                     return_reason="")
+    elif transition.action == "return":
+        patch.update(decided_by=context.get("user"), decided_at=now, return_reason=reason)
+    tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
+    audit.record(
+        context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action=transition.action,
+        from_state=current, to_state=transition.target, reason=reason or None,
+        diff={"submission_status": {"from": current, "to": transition.target}},
+    )
+    model.repo.commit()
+    result = _show(pkg.id)
+    for hook in ACCEPT_HOOKS if transition.action == "accept" else ():
+        hook(context, result)
+    return result
+
+
+# Called with (context, submission) after a submission is accepted (the
+# central repository consolidates it).
+ACCEPT_HOOKS: list[Any] = []
+
+
+# ---------------------------------------------------------------- reading
+
+
+@tk.side_effect_free
+def lgdp_upload_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Every upload of a submission, newest first, with its validation status.
+
+    :param id: the submission's id or name
+    """
+    pkg = submission(data_dict.get("id"))
+    tk.check_access("lgdp_upload_list", context, {"id": pkg.id})
+    rows = uploads_of(pkg.id)
+    jobs.sweep([r for r in rows if r.status in IN_PROGRESS])
+    return [r.dictize() for r in rows]
+
+
+@tk.side_effect_free
+def lgdp_upload_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """One upload with its validation report, row by row.
+
+    :param id: the upload's (resource) id
+    :param limit: the most errors to list (default 1000)
+    :returns: the upload, with ``errors`` ([{row, field, column, cell, type,
+        message}]) and ``report`` (the Frictionless report)
+    """
+    tk.check_access("lgdp_upload_show", context, data_dict)
+    row = model.Session.get(Upload, data_dict.get("id") or "")
+    if row is None:
+        raise tk.ObjectNotFound(tk._("No upload {id}").format(id=data_dict.get("id")))
+    jobs.sweep([row])
+    report = reports.report_of(row.id)
+    try:
+        limit = max(0, min(int(data_dict.get("limit", 1000)), 100000))
+    except (TypeError, ValueError):
+        raise _error("limit", tk._("Must be a whole number"))
+    return {**row.dictize(), "errors": reports.row_errors(report, limit=limit), "report": report}
+
+
+def lgdp_validation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Find uploads whose validation stopped (the worker died): retry them,
+    or after the last attempt mark them "interrupted".
+
+    :returns: ``{"retried": n, "interrupted": m}``
+    """
+    tk.check_access("lgdp_validation_sweep", context, data_dict)
+    rows = model.Session.query(Upload).filter(Upload.status.in_(IN_PROGRESS)).all()
+    return jobs.sweep(rows)

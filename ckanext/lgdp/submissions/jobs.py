@@ -1,0 +1,399 @@
+"""Validation of uploads, in the RQ worker.
+
+An upload goes pending -> running -> valid | invalid | rejected | error. A
+worker that dies mid-job leaves it running: `sweep` sees that (the worker's
+process is gone, or the job is no longer queued) and retries it, up to
+MAX_ATTEMPTS, after which the upload is "interrupted" with a message, never
+left running.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import datetime
+import hashlib
+import logging
+import os
+import socket
+import tempfile
+import time
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+
+from ckanext.lgdp import config
+from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model.uploads import IN_PROGRESS
+from ckanext.lgdp.register import calendar as cal
+from ckanext.lgdp.submissions import reports, states
+
+log = logging.getLogger(__name__)
+
+QUEUE = "lgdp:validation"
+MAX_ATTEMPTS = 3
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+# ---------------------------------------------------------------- queueing
+
+
+def enqueue(row: Upload) -> None:
+    """Queue the validation of an upload (after its row is committed: the
+    worker may start at once)."""
+    row.status = "pending"
+    row.worker = None
+    model.Session.commit()
+    job = tk.enqueue_job(
+        validate_upload,
+        [row.id],
+        title=f"lgdp validate upload {row.id}",
+        queue=QUEUE,
+        rq_kwargs={"timeout": config.validation_timeout_seconds()},
+    )
+    row.job_id = job.id
+    model.Session.commit()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _job_status(job_id: str | None) -> str | None:
+    if not job_id:
+        return None
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from ckan.lib.redis import connect_to_redis
+
+    try:
+        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True)
+    except NoSuchJobError:
+        return None
+
+
+def _stopped(row: Upload) -> bool:
+    """Whether an in-progress upload's validation is no longer happening."""
+    stale = datetime.timedelta(seconds=config.validation_timeout_seconds() + 60)
+    if row.status == "running":
+        host, _, pid = (row.worker or "").rpartition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            return not _pid_alive(int(pid))
+        return row.started_at is None or _now() - row.started_at > stale
+    # pending: its job must still be queued (or starting)
+    status = _job_status(row.job_id)
+    if status in ("queued", "started", "deferred", "scheduled"):
+        return False
+    # a moment's grace between the commit and the enqueue
+    return _now() - (row.uploaded_at or _now()) > datetime.timedelta(seconds=30) or status in ("failed", "finished", "canceled", "stopped")
+
+
+def sweep(rows: list[Upload]) -> dict[str, int]:
+    """Retry or mark as interrupted the uploads whose validation stopped."""
+    retried = interrupted = 0
+    for row in rows:
+        if row.status not in IN_PROGRESS or not _stopped(row):
+            continue
+        if row.attempts < MAX_ATTEMPTS:
+            log.warning("validation of upload %s stopped (attempt %s): retrying", row.id, row.attempts)
+            enqueue(row)
+            retried += 1
+        else:
+            row.status = "interrupted"
+            row.problem_code = "validation-interrupted"
+            row.problem = tk._(
+                "Validation was interrupted {n} times (the worker stopped) and has been given up: upload the file again or ask the platform team"
+            ).format(n=row.attempts)
+            row.finished_at = _now()
+            reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem))
+            _mirror_status(row)
+            model.Session.commit()
+            interrupted += 1
+    return {"retried": retried, "interrupted": interrupted}
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def resource_path(resource: dict[str, Any]) -> str | None:
+    """The stored file of an uploaded resource (None for a URL)."""
+    if resource.get("url_type") != "upload":
+        return None
+    from ckan.lib.uploader import get_resource_uploader
+
+    return get_resource_uploader(resource).get_path(resource["id"])
+
+
+def _download(url: str, limit: int) -> str:
+    """Fetch a URL resource to a temporary file (the caller removes it)."""
+    import requests
+
+    from ckanext.lgdp.submissions import intake
+
+    timeout = config.download_timeout_seconds()
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as resp:
+            if resp.status_code >= 400:
+                raise intake.IntakeError("download-failed", tk._(
+                    "The file could not be fetched from {url}: the server answered {status}").format(
+                        url=url, status=resp.status_code), 400, {"status": resp.status_code})
+            fd, path = tempfile.mkstemp(prefix="lgdp-download-")
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                for chunk in resp.iter_content(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        os.unlink(path)
+                        raise intake.IntakeError("too-large", tk._(
+                            "The file at {url} is larger than the limit of {mb} MB").format(url=url, mb=limit // 1048576), 413, {})
+                    out.write(chunk)
+            return path
+    except requests.RequestException as e:
+        raise intake.IntakeError("download-failed", tk._("The file could not be fetched from {url}: {error}").format(
+            url=url, error=type(e).__name__), 400, {})
+
+
+def submission_schema(pkg: model.Package, standard: dict[str, Any]) -> dict[str, Any]:
+    """The return's Table Schema, narrowed to this submission: the council's
+    own GSS code and the period in the file must be this submission's."""
+    schema = copy.deepcopy(standard)
+    fields = schema.get("fields") or []
+    gss = model.Group.get(pkg.owner_org).extras.get("gss_code") if pkg.owner_org else None
+    keys = schema.get("primaryKey") or []
+    period_field = keys[1] if isinstance(keys, list) and len(keys) > 1 else None
+    frequency = ""
+    return_pkg = model.Package.get(pkg.extras.get("data_return") or "")
+    if return_pkg is not None:
+        frequency = return_pkg.extras.get("frequency") or ""
+    for field in fields:
+        constraints = field.setdefault("constraints", {})
+        if field.get("name") == "gss_code" and gss:
+            constraints["enum"] = [gss]
+        elif field.get("name") == period_field and pkg.extras.get("period_start"):
+            period = cal.Period(
+                pkg.extras["period"],
+                datetime.date.fromisoformat(pkg.extras["period_start"]),
+                datetime.date.fromisoformat(pkg.extras["period_end"]),
+            )
+            constraints["enum"] = [cal.period_in_data(period, frequency, constraints.get("pattern"))]
+    return schema
+
+
+def countable_totals(csv_path: str, schema: dict[str, Any]) -> dict[str, float]:
+    """Totals of the fields the standard marks countable (for the
+    period-on-period queries)."""
+    wanted = [f["name"] for f in schema.get("fields") or [] if f.get("lgdp:countable")]
+    totals: dict[str, float] = {}
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        for record in csv.DictReader(f):
+            for name in wanted:
+                try:
+                    totals[name] = totals.get(name, 0.0) + float(record.get(name) or 0)
+                except ValueError:
+                    pass
+    return totals
+
+
+def _previous_summary(pkg: model.Package) -> tuple[str, dict[str, Any]] | None:
+    """The period and totals of the council's latest accepted submission of
+    the same return before this period."""
+    start = pkg.extras.get("period_start") or ""
+    candidates = (
+        model.Session.query(model.Package)
+        .filter(model.Package.type == pkg.type, model.Package.owner_org == pkg.owner_org)
+        .filter(model.Package.state == "active", model.Package.id != pkg.id)
+        .all()
+    )
+    best = None
+    for other in candidates:
+        extras = other.extras
+        if extras.get("data_return") != pkg.extras.get("data_return") or extras.get("submission_status") != "accepted":
+            continue
+        if (extras.get("period_start") or "") >= start:
+            continue
+        if best is None or extras["period_start"] > best.extras["period_start"]:
+            best = other
+    if best is None:
+        return None
+    row = model.Session.get(Upload, best.extras.get("accepted_upload") or "")
+    return (best.extras.get("period") or "", dict(row.summary or {})) if row is not None else None
+
+
+def queries_for(pkg: model.Package, summary: dict[str, float], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    previous = _previous_summary(pkg)
+    if previous is None:
+        return []
+    period, before = previous
+    ratio = config.query_change_ratio()
+    titles = {f["name"]: f.get("title") or f["name"] for f in schema.get("fields") or []}
+    out = []
+    for name, value in summary.items():
+        old = before.get(name)
+        if old is None:
+            continue
+        change = value - old
+        if abs(change) < 10 or (old and abs(change) / abs(old) <= ratio) or (not old and not value):
+            continue
+        pct = f"{change / old:+.0%}" if old else tk._("from zero")
+        out.append(
+            {
+                "id": f"change-{name}",
+                "field": name,
+                "value": value,
+                "previous": old,
+                "previous_period": period,
+                "message": tk._("{title} is {value:,.0f}, {pct} against {old:,.0f} in {period}: explain the change or correct the file").format(
+                    title=titles.get(name, name), value=value, pct=pct, old=old, period=period),
+                "explanation": None,
+            }
+        )
+    return out
+
+
+def _mirror_status(row: Upload) -> None:
+    """Show the result on the resource as ckanext-validation does."""
+    status = {"valid": "success", "invalid": "failure", "rejected": "failure"}.get(row.status, "error")
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+    try:
+        tk.get_action("resource_patch")(
+            {"ignore_auth": True, "user": site_user, states.PLATFORM_FLAG: True, "defer_commit": True},
+            {"id": row.id, "validation_status": status, "validation_timestamp": _now().isoformat()},
+        )
+    except tk.ObjectNotFound:
+        pass
+
+
+def _file_facts(path: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+def _reject(row: Upload, error: Any) -> None:
+    row.status = "rejected"
+    row.problem_code = error.code
+    row.problem = error.message
+    row.error_count = 1
+    row.finished_at = _now()
+    reports.store(row.id, "failure", reports.problem_report(error.code, error.message, error.details))
+    _mirror_status(row)
+
+
+def intake_now(row: Upload) -> None:
+    """The intake checks at the point of upload, so that a file that is not a
+    readable table is answered at once (it is kept, and flagged)."""
+    from ckanext.lgdp.submissions import intake
+
+    resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
+    path = resource_path(resource)
+    if path is None or not os.path.exists(path):
+        return
+    row.bytes, row.sha256 = _file_facts(path)
+    try:
+        found = intake.inspect_upload(path, row.filename or "upload.csv", max_bytes=config.max_upload_bytes())
+    except intake.IntakeError as e:
+        _reject(row, e)
+        return
+    row.notes = list(found.notes)
+    found.cleanup()
+
+
+def _fresh(upload_id: str, wait: float = 10.0) -> Upload | None:
+    """The upload's row; the job may start a moment before its commit lands."""
+    deadline = time.monotonic() + wait
+    while True:
+        model.Session.expire_all()
+        row = model.Session.get(Upload, upload_id)
+        if row is not None or time.monotonic() > deadline:
+            return row
+        time.sleep(0.2)
+
+
+def validate_upload(upload_id: str) -> str | None:
+    """The job: intake, table validation, queries; store the report."""
+    from ckanext.lgdp.submissions import fastcsv, intake
+
+    row = _fresh(upload_id)
+    if row is None or row.status not in IN_PROGRESS:
+        return row.status if row is not None else None
+    row.status = "running"
+    row.started_at = _now()
+    row.finished_at = None
+    row.worker = f"{socket.gethostname()}:{os.getpid()}"
+    row.attempts = (row.attempts or 0) + 1
+    reports.store(row.id, "running", None)
+    model.Session.commit()
+
+    pkg = model.Package.get(row.submission_id)
+    temp: str | None = None
+    found = None
+    try:
+        resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
+        path = resource_path(resource)
+        if path is None:
+            path = temp = _download(resource["url"], config.max_upload_bytes())
+        row.bytes, row.sha256 = _file_facts(path)
+        found = intake.inspect_upload(path, row.filename or os.path.basename(resource.get("url") or "") or "upload.csv",
+                                      max_bytes=config.max_upload_bytes())
+        from ckanext.lgdp.submissions.actions import standard_for
+
+        standard = standard_for(pkg, row.standard_version)
+        if not standard:
+            raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"), 400, {})
+        schema = submission_schema(pkg, standard)
+        extra = intake.formula_errors(found.csv_path, schema)
+        if found.rows_hint == 0:
+            extra = [*extra, reports.no_rows_error()]
+        report = fastcsv.validate_csv(found.csv_path, schema, extra_errors=extra)
+        row.notes = list(found.notes)
+        row.rows = (report.get("tasks") or [{}])[0].get("stats", {}).get("rows")
+        row.error_count = reports.error_count(report)
+        if report.get("valid"):
+            row.status = "valid"
+            row.summary = countable_totals(found.csv_path, schema)
+            row.queries = queries_for(pkg, row.summary, schema)
+        else:
+            row.status = "invalid"
+            row.queries = []
+        row.finished_at = _now()
+        reports.store(row.id, "success" if report.get("valid") else "failure", report)
+        _mirror_status(row)
+    except intake.IntakeError as e:
+        _reject(row, e)
+    except Exception as e:  # the platform's fault: say so, keep the file
+        log.exception("validation of upload %s failed", upload_id)
+        model.Session.rollback()
+        row = model.Session.get(Upload, upload_id)
+        row.status = "error"
+        row.problem_code = "validation-error"
+        row.problem = tk._("The platform could not validate this file ({error}); it is kept. Try again later or ask the platform team").format(
+            error=type(e).__name__)
+        row.finished_at = _now()
+        reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem), {"message": str(e)[:2000]})
+        _mirror_status(row)
+    finally:
+        if found is not None:
+            found.cleanup()
+        if temp and os.path.exists(temp):
+            os.unlink(temp)
+    row.worker = None
+    model.Session.commit()
+    return row.status

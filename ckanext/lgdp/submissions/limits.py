@@ -1,0 +1,41 @@
+"""Refuse an upload larger than the platform accepts before reading it: a
+413 with a message, instead of CKAN reading the whole body first."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+import ckan.plugins.toolkit as tk
+
+from ckanext.lgdp import config
+
+# Requests that carry a submission file.
+UPLOAD_PATHS = ("/api/3/action/lgdp_submission_upload", "/api/action/lgdp_submission_upload")
+
+
+def too_large() -> Any:
+    if request.method != "POST" or request.content_length is None:
+        return None
+    path = request.path
+    if not (path in UPLOAD_PATHS or (path.startswith("/submission/") and path.endswith("/upload"))):
+        return None
+    limit = config.max_upload_bytes()
+    # a little room for the other fields of the form
+    if request.content_length <= limit + 64 * 1024:
+        return None
+    message = tk._("The file is {size:.1f} MB; the largest file accepted is {limit:.0f} MB").format(
+        size=request.content_length / 1048576, limit=limit / 1048576)
+    if path.startswith("/api/"):
+        resp = jsonify({"success": False, "error": {"__type": "Request Too Large", "message": message, "upload": [message]}})
+    else:
+        resp = tk.render("lgdp/submissions/too_large.html", {"message": message})
+        from flask import make_response
+
+        resp = make_response(resp)
+    resp.status_code = 413
+    return resp
+
+
+def register(app: Flask) -> None:
+    app.before_request(too_large)

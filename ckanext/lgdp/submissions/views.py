@@ -1,0 +1,101 @@
+"""Pages of submissions: upload a file from the browser, sign off, submit,
+accept or return, explain queries, and read an upload's report row by row.
+The submission itself is shown by CKAN's dataset page for its type
+(/submission/<name>), with our panel (templates/lgdp/submissions/)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+import ckan.plugins.toolkit as tk
+
+submissions = Blueprint("lgdp_submissions", __name__)
+
+
+def _context() -> dict[str, Any]:
+    return {"user": tk.current_user.name if tk.current_user.is_authenticated else ""}
+
+
+def _messages(error: tk.ValidationError) -> str:
+    out = []
+    for key, value in error.error_dict.items():
+        if isinstance(value, list) and key not in ("errors",):
+            out.append("; ".join(str(v) for v in value))
+    return " ".join(out)
+
+
+def _back(id: str) -> Any:
+    return tk.redirect_to("submission.read", id=id)
+
+
+def _act(id: str, action: str, data: dict[str, Any], success: str) -> Any:
+    try:
+        tk.get_action(action)(_context(), {"id": id, **data})
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Submission not found"))
+    except tk.NotAuthorized as e:
+        return tk.abort(403, str(e) or tk._("Not authorised"))
+    except tk.ValidationError as e:
+        tk.h.flash_error(_messages(e))
+    else:
+        tk.h.flash_success(success)
+    return _back(id)
+
+
+def upload(id: str) -> Any:
+    file = tk.request.files.get("upload")
+    data = {
+        "upload": file if file is not None and file.filename else None,
+        "url": tk.request.form.get("url", ""),
+        "description": tk.request.form.get("description", ""),
+        "channel": "browser",
+    }
+    return _act(id, "lgdp_submission_upload", data, tk._("File received: it is being validated. Refresh this page for the result."))
+
+
+def transition(id: str) -> Any:
+    form = tk.request.form
+    action = form.get("action", "")
+    done = {
+        "sign_off": tk._("Signed off. An editor can now submit it."),
+        "withdraw_sign_off": tk._("Sign-off withdrawn."),
+        "submit": tk._("Submitted to the requesting agencies."),
+        "accept": tk._("Accepted."),
+        "return": tk._("Returned to the council for correction."),
+    }.get(action, tk._("Done."))
+    return _act(id, "lgdp_submission_transition", {"action": action, "reason": form.get("reason", "")}, done)
+
+
+def explain(id: str) -> Any:
+    form = tk.request.form
+    return _act(
+        id,
+        "lgdp_submission_explain",
+        {"query_id": form.get("query_id", ""), "explanation": form.get("explanation", "")},
+        tk._("Explanation saved."),
+    )
+
+
+def report(id: str, upload_id: str) -> Any:
+    try:
+        pkg = tk.get_action("package_show")(_context(), {"id": id})
+        found = tk.get_action("lgdp_upload_show")(_context(), {"id": upload_id, "limit": 5000})
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Upload not found"))
+    except tk.NotAuthorized as e:
+        return tk.abort(403, str(e) or tk._("Not authorised"))
+    if found["submission_id"] != pkg["id"]:
+        return tk.abort(404, tk._("Upload not found"))
+    resource = next((r for r in pkg.get("resources", []) if r["id"] == upload_id), None)
+    return tk.render("lgdp/submissions/report.html", {"pkg": pkg, "upload": found, "resource": resource})
+
+
+submissions.add_url_rule("/submission/<id>/upload", view_func=upload, methods=["POST"])
+submissions.add_url_rule("/submission/<id>/transition", view_func=transition, methods=["POST"])
+submissions.add_url_rule("/submission/<id>/explain", view_func=explain, methods=["POST"])
+submissions.add_url_rule("/submission/<id>/uploads/<upload_id>", view_func=report)
+
+
+def get_blueprints() -> list[Blueprint]:
+    return [submissions]
