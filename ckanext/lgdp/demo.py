@@ -110,9 +110,12 @@ def _csv_upload(filename: str, rows: list[list[str]]) -> FileStorage:
     )
 
 
-def load(site_user: str, echo: Callable[[str], None] = print) -> dict[str, int]:
+def load(site_user: str, echo: Callable[[str], None] = print, councils_limit: int | None = None,
+         years: int = 4) -> dict[str, int]:
+    """Load the demo; `councils_limit` and `years` trim the submissions (tests)."""
     context = {"user": site_user, "ignore_auth": True}
     created = {"organisations": 0, "returns": 0}
+    councils = _councils()[:councils_limit] if councils_limit else _councils()
 
     for council in _councils():
         created["organisations"] += _upsert_org(
@@ -164,4 +167,9 @@ def load(site_user: str, echo: Callable[[str], None] = print) -> dict[str, int]:
             )
         created["returns"] += 1
         echo(f"return {spec['name']}: {spec.get('lifecycle', 'active')}")
+
+    from ckanext.lgdp import demo_submissions
+
+    for fate, n in demo_submissions.load(site_user, councils, echo=echo, years=years).items():
+        created[f"submissions {fate}"] = n
     return created

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Push a council's file for one data return and period to the platform, as a
+council's own system would (one API call), and print the validation result.
+
+    CKAN_URL=https://data.example.scot CKAN_TOKEN=<API token of a council editor> \
+        python examples/push_submission.py council-tax-collection aberdeen-city 2024-25 ctas.csv
+
+The token is created on the user's page (API tokens) of an editor of the
+council. Exit status: 0 valid, 1 invalid (the errors are printed), 2 other
+problems (network, rights, a file refused outright).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import ckanapi
+
+
+def push(url: str, token: str, data_return: str, council: str, period: str, path: str) -> dict:
+    site = ckanapi.RemoteCKAN(url, apikey=token, user_agent="lgdp-push-example/1.0")
+    with open(path, "rb") as f:
+        return site.action.lgdp_submission_upload(
+            data_return=data_return, council=council, period=period,
+            upload=f, wait="true",
+        )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 5:
+        print(__doc__, file=sys.stderr)
+        return 2
+    _, data_return, council, period, path = argv
+    try:
+        result = push(os.environ["CKAN_URL"], os.environ["CKAN_TOKEN"], data_return, council, period, path)
+    except ckanapi.ValidationError as e:
+        error = e.error_dict
+        print("NOT ACCEPTED:", "; ".join(error.get("upload") or []))
+        for row in error.get("errors") or []:
+            print(f"  row {row.get('row')}, {row.get('field')}: {row.get('message')}")
+        if error.get("upload_id"):
+            print(f"  (the file is kept as upload {error['upload_id']})")
+        return 1
+    except (ckanapi.NotAuthorized, ckanapi.NotFound, ckanapi.CKANAPIError, KeyError, OSError) as e:
+        print(f"could not push the file: {e}", file=sys.stderr)
+        return 2
+    upload = result["upload"]
+    print(f"{result['message']} (submission {result['submission']['name']}, upload {upload['version']}, "
+          f"{upload['rows']} rows)")
+    for query in upload.get("queries") or []:
+        print(f"  query to explain before sign-off: {query['message']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
