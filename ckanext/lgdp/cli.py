@@ -88,6 +88,48 @@ def sweep() -> None:
     click.echo(f"{result['retried']} uploads queued again, {result['interrupted']} marked interrupted")
 
 
+@lgdp.command()
+@click.option("--return", "return_name", help="Only this data return.")
+@click.option("--no-qa", is_flag=True, help="Do not run the quality checks afterwards.")
+def consolidate(return_name: str | None, no_qa: bool) -> None:
+    """Rebuild the consolidated tables from accepted submissions (idempotent)."""
+    from ckanext.lgdp.repository import consolidate as repo
+    from ckanext.lgdp.repository.actions import run_qa
+
+    return_id = None
+    if return_name:
+        pkg = tk.get_action("package_show")({"ignore_auth": True}, {"id": return_name})
+        return_id = pkg["id"]
+    subs = repo.accepted_submissions(return_id)
+    rows = 0
+    with click.progressbar(subs, label=f"consolidating {len(subs)} accepted submissions") as bar:
+        for sub in bar:
+            rows += repo.consolidate_submission(sub.id).get("rows", 0)
+    click.echo(f"{rows} rows from {len(subs)} submissions")
+    if not no_qa:
+        for rid in sorted({s.extras.get("data_return") for s in subs if s.extras.get("data_return")}):
+            result = run_qa(rid)
+            click.echo(f"quality checks of {rid}: {result}")
+
+
+@lgdp.command()
+@click.option("--return", "return_name", help="Only this data return.")
+@click.option("--period", help="Only flags about this period.")
+def qa(return_name: str | None, period: str | None) -> None:
+    """Run the cross-council quality checks and store their flags."""
+    from ckanext.lgdp.repository import consolidate as repo
+    from ckanext.lgdp.repository.actions import run_qa
+
+    if return_name:
+        ids = [tk.get_action("package_show")({"ignore_auth": True}, {"id": return_name})["id"]]
+    else:
+        ids = sorted({s.extras.get("data_return") for s in repo.accepted_submissions() if s.extras.get("data_return")})
+    with click.progressbar(ids, label=f"checking {len(ids)} returns") as bar:
+        results = {rid: run_qa(rid, period) for rid in bar}
+    for rid, result in results.items():
+        click.echo(f"{rid}: {result['raised']} raised, {result['seen']} still found, {result['resolved']} resolved")
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 

@@ -27,6 +27,10 @@ from ckanext.lgdp.register import overlap as register_overlap
 from ckanext.lgdp.register import search as register_search
 from ckanext.lgdp.register import validators as register_validators
 from ckanext.lgdp.register import views as register_views
+from ckanext.lgdp.repository import actions as repository_actions
+from ckanext.lgdp.repository import auth as repository_auth
+from ckanext.lgdp.repository import jobs as repository_jobs
+from ckanext.lgdp.repository import views as repository_views
 from ckanext.lgdp.submissions import actions as submission_actions
 from ckanext.lgdp.submissions import auth as submission_auth
 from ckanext.lgdp.submissions import helpers as submission_helpers
@@ -36,8 +40,10 @@ from ckanext.lgdp.submissions import validators as submission_validators
 from ckanext.lgdp.submissions import views as submission_views
 
 # Each domain module lists what it registers in __all__.
-ACTION_MODULES = (ops_actions, register_actions, register_calendar, register_overlap, submission_actions)
-AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth)
+ACTION_MODULES = (
+    ops_actions, register_actions, register_calendar, register_overlap, submission_actions, repository_actions,
+)
+AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth)
 
 
 def _chain(outer: Any, inner: Any) -> Any:
@@ -92,6 +98,7 @@ def collect_blueprints() -> list[Any]:
         *register_views.get_blueprints(),
         *calendar_views.get_blueprints(),
         *submission_views.get_blueprints(),
+        *repository_views.get_blueprints(),
     ]
 
 
@@ -109,6 +116,7 @@ class LgdpPlugin(p.SingletonPlugin):
     p.implements(p.IFacets, inherit=True)
     p.implements(p.IPackageController, inherit=True)
     p.implements(p.IPermissionLabels)
+    p.implements(p.ISignal)
 
     # IConfigurer
 
@@ -136,6 +144,11 @@ class LgdpPlugin(p.SingletonPlugin):
     def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
         pkg_dict = register_search.before_index(pkg_dict)
         return submission_search.before_index(pkg_dict)
+
+    # ISignal: events between the domains
+
+    def get_signal_subscriptions(self) -> Any:
+        return repository_jobs.subscriptions()
 
     # IPermissionLabels: the access policy (ckanext.lgdp.access) decides.
 

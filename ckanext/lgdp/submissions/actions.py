@@ -590,14 +590,10 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     )
     model.repo.commit()
     result = _show(pkg.id)
-    for hook in ACCEPT_HOOKS if transition.action == "accept" else ():
-        hook(context, result)
+    if transition.action == "accept":
+        # the central repository consolidates it (ckanext.lgdp.repository.jobs)
+        tk.signals.ckanext.signal("lgdp_submission_accepted").send(pkg.id)
     return result
-
-
-# Called with (context, submission) after a submission is accepted (the
-# central repository consolidates it).
-ACCEPT_HOOKS: list[Any] = []
 
 
 # ---------------------------------------------------------------- reading

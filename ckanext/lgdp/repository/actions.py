@@ -1,0 +1,315 @@
+"""Actions of the central repository: consolidation, publication of a
+return's table, and the cross-council quality flags with their workflow
+(the council explains, the agency or the coordinating body closes)."""
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+from ckan.types import Context, DataDict
+
+from ckanext.lgdp import access
+from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.register import RETURN_TYPE, audit
+from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference
+from ckanext.lgdp.submissions.auth import return_agency_ids
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "lgdp_consolidate",
+    "lgdp_table_publish",
+    "lgdp_qa_run",
+    "lgdp_qa_flag_list",
+    "lgdp_qa_flag_explain",
+    "lgdp_qa_flag_close",
+]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _return(ident: str | None) -> model.Package:
+    pkg = model.Package.get(ident) if ident else None
+    if pkg is None or pkg.type != RETURN_TYPE:
+        raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
+    return pkg
+
+
+# ---------------------------------------------------------------- QA engine glue
+
+
+def platform_councils() -> list[dict[str, str]]:
+    """The councils on the platform, with their GSS codes: those expected to
+    provide every return ("missing" is about them)."""
+    names = reference.council_names()
+    out = []
+    for org in access.orgs_of_type(access.COUNCIL):
+        gss = model.Group.get(org["id"]).extras.get("gss_code")
+        if gss:
+            out.append({"gss_code": gss, "name": names.get(gss, org["title"])})
+    return out
+
+
+def table_frame(return_pkg: model.Package) -> tuple[Any, dict[str, Any] | None]:
+    """The return's consolidated rows (latest standard version) as a DataFrame."""
+    import pandas as pd
+
+    from ckanext.datastore.backend.postgres import get_read_engine, identifier
+
+    try:
+        table = tk.get_action("package_show")({"ignore_auth": True}, {"id": consolidate.table_name(return_pkg.name)})
+    except tk.ObjectNotFound:
+        return pd.DataFrame(), None
+    resources = [r for r in table.get("resources") or [] if r.get("datastore_active")]
+    if not resources:
+        return pd.DataFrame(), None
+    latest = max(resources, key=lambda r: int(r.get("standard_version") or 0))
+    from ckanext.lgdp.model import StandardVersion
+
+    row = (model.Session.query(StandardVersion)
+           .filter(StandardVersion.return_id == return_pkg.id,
+                   StandardVersion.version == int(latest.get("standard_version") or 1))
+           .first())
+    schema = row.schema if row is not None else None
+    import sqlalchemy as sa
+
+    with get_read_engine().connect() as conn:
+        result = conn.execute(sa.text(f"SELECT * FROM {identifier(latest['id'])}"))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    from decimal import Decimal
+
+    for column in frame.columns:  # numeric columns arrive as Decimal
+        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if "period_start" in frame:
+        frame["period_start"] = frame["period_start"].astype(str)
+    return frame, schema
+
+
+def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
+    """Run the checks on a return's table and store their flags: new ones
+    open, ones found again refreshed, ones no longer found resolved."""
+    import pandas as pd
+
+    from ckanext.lgdp.repository import qa
+
+    return_pkg = _return(return_id)
+    frame, schema = table_frame(return_pkg)
+    if frame.empty or not schema:
+        return {"raised": 0, "seen": 0, "resolved": 0}
+    pops = pd.DataFrame(
+        [{"gss_code": g, "year": y, "population": p} for g, years in reference.populations().items() for y, p in years.items()],
+        columns=["gss_code", "year", "population"],
+    )
+    councils = platform_councils()
+    flags = qa.run_checks(frame, schema, period=period, councils=councils, population=pops if len(pops) else None)
+    existing = {f.key: f for f in model.Session.query(QAFlag).filter(QAFlag.return_id == return_pkg.id)}
+    now = _now()
+    raised = seen = resolved = 0
+    found_keys = set()
+    for flag in flags:
+        found_keys.add(flag.key)
+        row = existing.get(flag.key)
+        values = dict(check=flag.check, severity=flag.severity, council_gss=flag.council_gss,
+                      council_name=flag.council_name, period=flag.period, field=flag.field,
+                      value=_num(flag.value), expected=_num(flag.expected), reason=flag.reason,
+                      detail=_jsonable(flag.detail), last_seen_at=now)
+        if row is None:
+            model.Session.add(QAFlag(return_id=return_pkg.id, key=flag.key, status="open", raised_at=now, **values))
+            raised += 1
+        else:
+            for k, v in values.items():
+                setattr(row, k, v)
+            if row.status == "resolved":
+                row.status = "open"
+            seen += 1
+    for key, row in existing.items():
+        in_scope = period is None or row.period == period
+        if in_scope and key not in found_keys and row.status in ("open", "explained"):
+            row.status = "resolved"
+            row.last_seen_at = now
+            resolved += 1
+    model.repo.commit()
+    return {"raised": raised, "seen": seen, "resolved": resolved}
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+# ---------------------------------------------------------------- actions
+
+
+def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Rebuild the consolidated tables from accepted submissions (idempotent).
+
+    :param data_return: only this return (optional)
+    :param qa: also run the quality checks (default true)
+    :returns: ``{"submissions": n, "rows": m}``
+    """
+    tk.check_access("lgdp_consolidate", context, data_dict)
+    return_id = _return(data_dict["data_return"]).id if data_dict.get("data_return") else None
+    result = consolidate.rebuild(return_id)
+    if tk.asbool(data_dict.get("qa", True)):
+        ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
+        for rid in sorted(i for i in ids if i):
+            run_qa(rid)
+    return result
+
+
+def lgdp_qa_run(context: Context, data_dict: DataDict) -> dict[str, int]:
+    """Run the cross-council checks of a return (optionally one period).
+
+    :param data_return: the return's id or name
+    :param period: only flags about this period (optional)
+    """
+    tk.check_access("lgdp_qa_run", context, data_dict)
+    return run_qa(_return(data_dict.get("data_return")).id, data_dict.get("period") or None)
+
+
+def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Publish a return's consolidated table (open to everyone) or withdraw it.
+
+    :param data_return: the return's id or name
+    :param published: true or false
+    """
+    tk.check_access("lgdp_table_publish", context, data_dict)
+    return_pkg = _return(data_dict.get("data_return"))
+    name = consolidate.table_name(return_pkg.name)
+    table = model.Package.get(name)
+    if table is None:
+        raise tk.ObjectNotFound(tk._("{name} has no consolidated table yet").format(name=return_pkg.name))
+    published = "yes" if tk.asbool(data_dict.get("published", True)) else "no"
+    before = table.extras.get("published")
+    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
+
+    updated = tk.get_action("package_patch")(
+        {"user": context.get("user"), "ignore_auth": True, PLATFORM_FLAG: True}, {"id": table.id, "published": published})
+    audit.record(context, object_type=TABLE_TYPE, object_id=table.id, object_name=table.name, action="publish",
+                 from_state=before, to_state=published)
+    model.repo.commit()
+    return updated
+
+
+def _visible_flags(context: Context, query: Any) -> Any:
+    """Flags the caller may read: their own council's; every flag of the
+    returns their agency owns or requests; all for the coordinating body."""
+    who = access.context_actor(context)
+    if who.sysadmin or who.is_coordinator():
+        return query
+    councils = [m.org_id for m in who.orgs(access.COUNCIL)]
+    gss = [g.extras.get("gss_code") for g in (model.Group.get(c) for c in councils) if g is not None]
+    returns = access.requested_returns([m.org_id for m in who.orgs(access.AGENCY)])
+    clauses = []
+    if gss:
+        clauses.append(QAFlag.council_gss.in_(gss))
+    if returns:
+        clauses.append(QAFlag.return_id.in_(returns))
+    if not clauses:
+        return query.filter(False)
+    import sqlalchemy as sa
+
+    return query.filter(sa.or_(*clauses))
+
+
+@tk.side_effect_free
+def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Quality flags, newest first, that the caller may read.
+
+    :param data_return: a return's id or name (optional)
+    :param council: a council's id, name or GSS code (optional)
+    :param period: a period label (optional)
+    :param status: open, explained, closed or resolved (optional)
+    """
+    tk.check_access("lgdp_qa_flag_list", context, data_dict)
+    query = model.Session.query(QAFlag)
+    if data_dict.get("data_return"):
+        query = query.filter(QAFlag.return_id == _return(data_dict["data_return"]).id)
+    if data_dict.get("council"):
+        group = model.Group.get(data_dict["council"])
+        code = group.extras.get("gss_code") if group is not None else data_dict["council"]
+        query = query.filter(QAFlag.council_gss == code)
+    if data_dict.get("period"):
+        query = query.filter(QAFlag.period == data_dict["period"])
+    if data_dict.get("status"):
+        query = query.filter(QAFlag.status == data_dict["status"])
+    query = _visible_flags(context, query)
+    order = {"error": 0, "warning": 1, "info": 2}
+    rows = [f.dictize() for f in query.all()]
+    return sorted(rows, key=lambda f: (f["period"] or "", order.get(f["severity"], 3), f["council_name"] or ""), reverse=False)
+
+
+def _flag(ident: str | None) -> QAFlag:
+    row = model.Session.get(QAFlag, ident or "")
+    if row is None:
+        raise tk.ObjectNotFound(tk._("No quality flag {id}").format(id=ident))
+    return row
+
+
+def lgdp_qa_flag_explain(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The council explains a flag about its figures.
+
+    :param id: the flag's id
+    :param explanation: the explanation
+    """
+    tk.check_access("lgdp_qa_flag_explain", context, data_dict)
+    row = _flag(data_dict.get("id"))
+    text = (data_dict.get("explanation") or "").strip()
+    if not text:
+        raise tk.ValidationError({"explanation": [tk._("Missing value")]})
+    if row.status == "closed":
+        raise tk.ValidationError({"id": [tk._("This flag is closed")]})
+    before = row.status
+    row.status, row.explanation, row.explained_by = "explained", text, context.get("user")
+    audit.record(context, object_type="qa-flag", object_id=row.id, object_name=row.key, action="explain",
+                 from_state=before, to_state="explained", reason=text)
+    model.repo.commit()
+    return row.dictize()
+
+
+def lgdp_qa_flag_close(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """The requesting agency or the coordinating body closes a flag.
+
+    :param id: the flag's id
+    :param note: why it is closed (required)
+    """
+    tk.check_access("lgdp_qa_flag_close", context, data_dict)
+    row = _flag(data_dict.get("id"))
+    note = (data_dict.get("note") or "").strip()
+    if not note:
+        raise tk.ValidationError({"note": [tk._("Say why the flag is closed")]})
+    before = row.status
+    row.status, row.close_note, row.closed_by, row.closed_at = "closed", note, context.get("user"), _now()
+    audit.record(context, object_type="qa-flag", object_id=row.id, object_name=row.key, action="close",
+                 from_state=before, to_state="closed", reason=note)
+    model.repo.commit()
+    return row.dictize()
+
+
+def flag_council(flag_id: str) -> model.Group | None:
+    row = model.Session.get(QAFlag, flag_id or "")
+    if row is None or not row.council_gss:
+        return None
+    extra = (model.Session.query(model.GroupExtra)
+             .filter(model.GroupExtra.key == "gss_code", model.GroupExtra.value == row.council_gss,
+                     model.GroupExtra.state == "active").first())
+    return model.Group.get(extra.group_id) if extra is not None else None
+
+
+def flag_receivers(flag_id: str) -> list[str]:
+    row = model.Session.get(QAFlag, flag_id or "")
+    return return_agency_ids(row.return_id) if row is not None else []

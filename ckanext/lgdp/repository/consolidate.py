@@ -1,0 +1,214 @@
+"""Consolidation: an accepted submission's rows go into its return's central
+table in CKAN's DataStore.
+
+One dataset of type ``return-table`` per return (its series), one DataStore
+table (resource) per version of the data standard, typed from the Table
+Schema, with the council's code and name, the period and rates per 1,000
+population for the fields the standard marks countable. A council-period's
+rows are replaced in one database transaction, so a resubmission never
+duplicates or drops rows of other councils or periods.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import logging
+from typing import Any, Callable, Iterable
+
+import sqlalchemy as sa
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+
+from ckanext.lgdp.model import Upload
+from ckanext.lgdp.repository import TABLE_TYPE, reference
+from ckanext.lgdp.submissions.states import PLATFORM_FLAG
+
+log = logging.getLogger(__name__)
+
+DATASTORE_TYPES = {"integer": "int8", "number": "numeric", "string": "text", "boolean": "bool",
+                   "date": "date", "datetime": "timestamp", "year": "int4"}
+# Columns every consolidated table starts with.
+KEY_COLUMNS = [
+    {"id": "council_gss", "type": "text", "info": {"label": "Council GSS code"}},
+    {"id": "council_name", "type": "text", "info": {"label": "Council"}},
+    {"id": "period", "type": "text", "info": {"label": "Period"}},
+    {"id": "period_start", "type": "date", "info": {"label": "Period starts"}},
+]
+TAIL_COLUMNS = [
+    {"id": "population", "type": "int8", "info": {"label": "Population (NRS mid-year estimate)"}},
+    {"id": "population_year", "type": "int4", "info": {"label": "Year of the population estimate"}},
+    {"id": "submission", "type": "text", "info": {"label": "Submission"}},
+    {"id": "accepted_at", "type": "timestamp", "info": {"label": "Accepted at"}},
+]
+
+
+def _site() -> dict[str, Any]:
+    user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True}
+
+
+def table_name(return_name: str) -> str:
+    return f"{return_name}--all-councils"[:100]
+
+
+def countable(schema: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in schema.get("fields") or [] if f.get("lgdp:countable")]
+
+
+def columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The DataStore fields of a return's table for one standard version."""
+    names = {c["id"] for c in KEY_COLUMNS + TAIL_COLUMNS}
+    out = list(KEY_COLUMNS)
+    for field in schema.get("fields") or []:
+        if field["name"] in names:
+            continue
+        out.append({"id": field["name"], "type": DATASTORE_TYPES.get(field.get("type"), "text"),
+                    "info": {"label": field.get("title") or field["name"], "notes": field.get("description") or ""}})
+    for name in countable(schema):
+        out.append({"id": f"{name}_per_1000", "type": "numeric",
+                    "info": {"label": f"{name} per 1,000 population"}})
+    return out + TAIL_COLUMNS
+
+
+def ensure_table(return_dict: dict[str, Any]) -> dict[str, Any]:
+    """The return's table dataset (made on first use, not published)."""
+    name = table_name(return_dict["name"])
+    try:
+        return tk.get_action("package_show")({"ignore_auth": True}, {"id": name})
+    except tk.ObjectNotFound:
+        pass
+    return tk.get_action("package_create")(_site(), {
+        "type": TABLE_TYPE,
+        "name": name,
+        "title": f"{return_dict['title']}: all councils",
+        "notes": tk._("Every council's accepted submissions of {title}, one row per council and period, "
+                      "with rates per 1,000 population.").format(title=return_dict["title"]),
+        "owner_org": return_dict["owner_org"],
+        "data_return": return_dict["id"],
+        "published": "no",
+    })
+
+
+def ensure_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
+    """The DataStore table holding rows of one standard version."""
+    for res in table.get("resources") or []:
+        if str(res.get("standard_version") or "") == str(version) and res.get("datastore_active"):
+            return res["id"]
+    result = tk.get_action("datastore_create")(_site(), {
+        "resource": {"package_id": table["id"], "name": f"All councils, standard version {version}",
+                     "format": "CSV", "standard_version": version,
+                     "description": tk._("Rows of submissions validated against version {v} of the data standard").format(v=version)},
+        "fields": columns(schema),
+        "indexes": ["council_gss", "period"],
+        "force": True,
+    })
+    return result["resource_id"]
+
+
+def _cast(value: str | None, kind: str) -> Any:
+    if value is None or value == "":
+        return None
+    if kind in ("integer", "year"):
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "boolean":
+        return value.strip().lower() in ("true", "yes", "1")
+    return value
+
+
+def read_rows(csv_path: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    kinds = {f["name"]: f.get("type", "string") for f in schema.get("fields") or []}
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        return [{k: _cast(v, kinds.get(k, "string")) for k, v in record.items() if k in kinds}
+                for record in csv.DictReader(f)]
+
+
+def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council_name: str,
+           period: str, period_start: datetime.date, submission: str, accepted_at: datetime.datetime) -> list[dict[str, Any]]:
+    found = reference.population_for(gss, period_start.year)
+    population, pop_year = found if found else (None, None)
+    out = []
+    for row in rows:
+        row = {**row, "council_gss": gss, "council_name": council_name, "period": period,
+               "period_start": period_start, "population": population, "population_year": pop_year,
+               "submission": submission, "accepted_at": accepted_at}
+        for name in countable(schema):
+            value = row.get(name)
+            row[f"{name}_per_1000"] = round(value * 1000 / population, 4) if population and value is not None else None
+        out.append(row)
+    return out
+
+
+def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    """Replace one council-period's rows in one transaction."""
+    from ckanext.datastore.backend.postgres import get_write_engine, identifier
+
+    names = [f["id"] for f in fields]
+    table = identifier(resource_id)
+    insert = sa.text(
+        f"INSERT INTO {table} ({', '.join(identifier(n) for n in names)}) "
+        f"VALUES ({', '.join(':c' + str(i) for i in range(len(names)))})"
+    )
+    with get_write_engine().begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE council_gss = :gss AND period = :period"),
+                     {"gss": gss, "period": period})
+        if rows:
+            conn.execute(insert, [{f"c{i}": row.get(n) for i, n in enumerate(names)} for row in rows])
+
+
+def consolidate_submission(submission_id: str) -> dict[str, Any]:
+    """Put an accepted submission's rows into its return's table."""
+    from ckanext.lgdp.submissions import jobs as submission_jobs
+    from ckanext.lgdp.submissions.actions import standard_for
+
+    pkg = model.Package.get(submission_id)
+    if pkg is None or pkg.extras.get("submission_status") != "accepted":
+        return {"rows": 0, "skipped": "not accepted"}
+    upload = model.Session.get(Upload, pkg.extras.get("accepted_upload") or "")
+    if upload is None:
+        return {"rows": 0, "skipped": "no accepted upload"}
+    return_dict = tk.get_action("package_show")({"ignore_auth": True}, {"id": pkg.extras["data_return"]})
+    version = upload.standard_version or 1
+    schema = standard_for(pkg, upload.standard_version)
+    resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": upload.id})
+    path = submission_jobs.resource_path(resource)
+    from ckanext.lgdp.submissions import intake
+
+    found = intake.inspect_upload(path, upload.filename or "upload.csv", max_bytes=10**12)
+    try:
+        rows = read_rows(found.csv_path, schema)
+    finally:
+        found.cleanup()
+    group = model.Group.get(pkg.owner_org)
+    gss = group.extras.get("gss_code") or ""
+    decided = pkg.extras.get("decided_at") or datetime.datetime.utcnow().isoformat()
+    rows = enrich(rows, schema, gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
+                  datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name,
+                  datetime.datetime.fromisoformat(decided))
+    table = ensure_table(return_dict)
+    resource_id = ensure_resource(table, version, schema)
+    replace_rows(resource_id, gss, pkg.extras["period"], rows, columns(schema))
+    return {"rows": len(rows), "table": table["name"], "resource_id": resource_id, "period": pkg.extras["period"],
+            "return_id": return_dict["id"]}
+
+
+def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
+    q = (model.Session.query(model.Package)
+         .join(model.PackageExtra, model.PackageExtra.package_id == model.Package.id)
+         .filter(model.Package.type == "submission", model.Package.state == "active")
+         .filter(model.PackageExtra.key == "submission_status", model.PackageExtra.value == "accepted"))
+    rows = q.all()
+    if return_id:
+        rows = [p for p in rows if p.extras.get("data_return") == return_id]
+    return sorted(rows, key=lambda p: (p.extras.get("data_return") or "", p.extras.get("period_start") or "", p.name))
+
+
+def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> dict[str, int]:
+    """Consolidate every accepted submission again (idempotent)."""
+    subs = accepted_submissions(return_id)
+    total = 0
+    for pkg in (progress(subs) if progress else subs):
+        total += consolidate_submission(pkg.id).get("rows", 0)
+    return {"submissions": len(subs), "rows": total}

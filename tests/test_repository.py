@@ -1,0 +1,104 @@
+"""The central repository: accepted submissions consolidated into one typed
+DataStore table per return, replaced on resubmission, read per the access
+policy; cross-council quality flags and their workflow."""
+from __future__ import annotations
+
+import pytest
+
+from ckan.tests import factories
+from ckan.tests.helpers import call_action
+
+from ckanext.lgdp.repository import reference
+from tests.conftest import (
+    COUNCIL_A_GSS, COUNCIL_B_GSS, api, csv_bytes, ctas_rows, make_world, push, transition,
+)
+
+pytestmark = [pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")]
+
+TABLE = "council-tax-collection--all-councils"
+
+
+@pytest.fixture
+def world():
+    return make_world()
+
+
+def _accept(app, world, council, period, live=True, **values):
+    people = world["people"]
+    c = "a" if council == "aberdeen-city" else "b"
+    gss = COUNCIL_A_GSS if c == "a" else COUNCIL_B_GSS
+    sub = push(app, people[f"{c}_editor"], csv_bytes(ctas_rows(gss, period, **values)), period=period,
+               council=council, wait="true")["result"]["submission"]
+    for q in api(app, "lgdp_upload_list", headers=people[f"{c}_editor"]["headers"], id=sub["name"])["result"][0]["queries"]:
+        api(app, "lgdp_submission_explain", headers=people[f"{c}_editor"]["headers"], id=sub["name"],
+            query_id=q["id"], explanation="Checked")
+    transition(app, people[f"{c}_admin"], sub["name"], "sign_off")
+    transition(app, people[f"{c}_editor"], sub["name"], "submit")
+    transition(app, people["x_editor"], sub["name"], "accept")
+    return sub["name"]
+
+
+def _rows(app, who, **filters):
+    res = api(app, "package_show", headers=who["headers"], id=TABLE)["result"]["resources"][0]
+    return api(app, "datastore_search", headers=who["headers"], resource_id=res["id"], filters=filters,
+               sort="council_gss, period")["result"]
+
+
+def test_accepted_rows_land_typed_with_rates_and_resubmission_replaces_them(app, world, live_worker, run_worker):
+    people = world["people"]
+    _accept(app, world, "aberdeen-city", "2022-23", dwellings=118000)
+    _accept(app, world, "aberdeenshire", "2022-23", dwellings=121000)
+    name = _accept(app, world, "aberdeen-city", "2023-24", dwellings=119000)
+    run_worker("default")
+
+    result = _rows(app, people["x_member"])
+    assert result["total"] == 3
+    types = {f["id"]: f["type"] for f in result["fields"]}
+    assert types["chargeable_dwellings"] == "int8" and types["net_collectable_gbp"] == "numeric"
+    assert types["council_gss"] == "text" and types["period_start"] == "date"
+    row = next(r for r in result["records"] if r["council_gss"] == COUNCIL_A_GSS and r["period"] == "2023-24")
+    assert row["council_name"] == "Aberdeen City" and row["chargeable_dwellings"] == 119000
+    population, year = reference.population_for(COUNCIL_A_GSS, 2023)
+    assert row["population"] == population and row["population_year"] == year
+    assert float(row["chargeable_dwellings_per_1000"]) == pytest.approx(119000 * 1000 / population, rel=1e-4)
+
+    # returned after acceptance, corrected, accepted again: the row is replaced, nothing else moves
+    transition(app, people["r_editor"], name, "return", reason="Dwellings exclude second homes")
+    push(app, people["a_editor"], csv_bytes(ctas_rows(period="2023-24", dwellings=119500)), wait="true")
+    transition(app, people["a_admin"], name, "sign_off")
+    transition(app, people["a_editor"], name, "submit")
+    transition(app, people["x_editor"], name, "accept")
+    run_worker("default")
+    after = _rows(app, people["x_member"])
+    assert after["total"] == 3
+    values = {(r["council_gss"], r["period"]): r["chargeable_dwellings"] for r in after["records"]}
+    assert values == {(COUNCIL_A_GSS, "2022-23"): 118000, (COUNCIL_A_GSS, "2023-24"): 119500,
+                      (COUNCIL_B_GSS, "2022-23"): 121000}
+
+    # rebuilding from scratch gives the same table (idempotent)
+    api(app, "lgdp_consolidate", headers=people["coordinator"]["headers"], data_return="council-tax-collection")
+    def strip(records):
+        return [{k: v for k, v in r.items() if k != "_id"} for r in records]
+
+    assert strip(_rows(app, people["x_member"])["records"]) == strip(after["records"])
+
+
+def test_the_table_is_read_per_the_policy_until_published(app, world, live_worker, run_worker):
+    people = world["people"]
+    _accept(app, world, "aberdeen-city", "2023-24")
+    run_worker("default")
+    res_id = api(app, "package_show", headers=people["sysadmin"]["headers"], id=TABLE)["result"]["resources"][0]["id"]
+
+    def status(who):
+        return app.get("/api/3/action/datastore_search", query_string={"resource_id": res_id},
+                       headers=who["headers"]).status_code
+
+    assert status(people["x_editor"]) == 200 and status(people["r_editor"]) == 200
+    assert status(people["y_editor"]) == 403 and status(people["a_editor"]) == 403
+    assert status(people["anonymous"]) == 403
+    api(app, "lgdp_table_publish", headers=people["y_editor"]["headers"], status=403,
+        data_return="council-tax-collection", published=True)
+    api(app, "lgdp_table_publish", headers=people["x_editor"]["headers"], data_return="council-tax-collection", published=True)
+    assert status(people["anonymous"]) == 200 and status(people["y_editor"]) == 200
+    csv = app.get(f"/datastore/dump/{res_id}")
+    assert csv.status_code == 200 and COUNCIL_A_GSS in csv.get_data(as_text=True)
