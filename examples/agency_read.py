@@ -39,7 +39,9 @@ def main(argv: list[str]) -> int:
         accepted = sub.get("accepted_upload") or sub.get("submitted_upload")
         res = next((r for r in sub.get("resources", []) if r["id"] == accepted), None)
         if res is not None:
-            body = requests.get(res["url"], headers={"Authorization": token}, timeout=30)
+            # the file, from the server we talk to (the resource URL names the site's public address)
+            download = f"{url.rstrip('/')}/dataset/{sub['id']}/resource/{res['id']}/download"
+            body = requests.get(download, headers={"Authorization": token}, timeout=30)
             body.raise_for_status()
             line += f"  file: {len(body.content.splitlines()) - 1} data rows"
         print(line)

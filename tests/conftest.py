@@ -252,5 +252,46 @@ def live_worker():
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+    except ProcessLookupError:
+        pass  # the test killed it
+    except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def file_server():
+    """A council's own web server on loopback: serves files by path, can be
+    told to answer slowly or with an error."""
+    import http.server
+    import threading
+    import time
+
+    state: dict[str, Any] = {"files": {}, "delay": {}, "status": {}, "hits": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            state["hits"].append(self.path)
+            delay = state["delay"].pop(self.path, 0)
+            if delay:
+                time.sleep(delay)
+            status = state["status"].get(self.path)
+            body = state["files"].get(self.path)
+            if status or body is None:
+                self.send_response(status or 404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()

@@ -41,6 +41,15 @@ def test_the_demo_shows_every_state(app):
                filters={"council_name": "Inverclyde", "period": "2024-25"})["result"]["records"]
     assert rows and rows[0]["in_year_collection_rate_pct"] == 81.0 and rows[0]["chargeable_dwellings_per_1000"]
 
+    # the reference data is in the catalogue, versioned, with its table
+    pops = api(app, "package_show", id="nrs-mid-year-population-estimates")["result"]
+    assert pops["version"] == "1" and "National Records of Scotland" in pops["source_citation"]
+    found = api(app, "datastore_search", resource_id=pops["resources"][0]["id"],
+                filters={"council": "Fife", "year": 2022})["result"]["records"]
+    assert found and found[0]["population"] > 300000
+    again = ckan_cli("lgdp", "reference")
+    assert "unchanged (version 1)" in again.stdout
+
     # the planted outliers are flagged, with reasons
     flags = api(app, "lgdp_qa_flag_list", headers=admin["headers"], data_return="council-tax-collection")["result"]
     inverclyde = [f for f in flags if f["council_name"] == "Inverclyde" and f["period"] == "2024-25" and f["check"] == "outlier"]

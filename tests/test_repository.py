@@ -102,3 +102,37 @@ def test_the_table_is_read_per_the_policy_until_published(app, world, live_worke
     assert status(people["anonymous"]) == 200 and status(people["y_editor"]) == 200
     csv = app.get(f"/datastore/dump/{res_id}")
     assert csv.status_code == 200 and COUNCIL_A_GSS in csv.get_data(as_text=True)
+
+
+def test_flags_are_explained_by_the_council_and_closed_by_the_agency(app, world, live_worker, run_worker):
+    people = world["people"]
+    _accept(app, world, "aberdeen-city", "2023-24")
+    run_worker("default")
+    # Aberdeenshire has sent nothing for 2023-24: a "missing" flag about it
+    flags = api(app, "lgdp_qa_flag_list", headers=people["x_member"]["headers"], data_return="council-tax-collection")["result"]
+    [missing] = [f for f in flags if f["check"] == "missing"]
+    assert missing["council_gss"] == COUNCIL_B_GSS and missing["period"] == "2023-24" and missing["status"] == "open"
+    assert "Aberdeenshire" in missing["reason"]
+
+    # each council reads only the flags about itself; an agency that did not ask for the return, none
+    assert api(app, "lgdp_qa_flag_list", headers=people["a_editor"]["headers"])["result"] == []
+    assert [f["id"] for f in api(app, "lgdp_qa_flag_list", headers=people["b_editor"]["headers"])["result"]] == [missing["id"]]
+    assert api(app, "lgdp_qa_flag_list", headers=people["y_editor"]["headers"])["result"] == []
+    app.get("/api/3/action/lgdp_qa_flag_list", status=403)
+
+    api(app, "lgdp_qa_flag_explain", headers=people["a_editor"]["headers"], status=403, id=missing["id"], explanation="x")
+    explained = api(app, "lgdp_qa_flag_explain", headers=people["b_editor"]["headers"], id=missing["id"],
+                    explanation="Our return is with the finance director for sign-off")["result"]
+    assert explained["status"] == "explained"
+    api(app, "lgdp_qa_flag_close", headers=people["b_admin"]["headers"], status=403, id=missing["id"], note="x")
+    api(app, "lgdp_qa_flag_close", headers=people["y_editor"]["headers"], status=403, id=missing["id"], note="x")
+    api(app, "lgdp_qa_flag_close", headers=people["x_editor"]["headers"], status=409, id=missing["id"])
+    closed = api(app, "lgdp_qa_flag_close", headers=people["x_editor"]["headers"], id=missing["id"],
+                 note="Agreed extension to 30 June")["result"]
+    assert closed["status"] == "closed" and closed["closed_by"] == people["x_editor"]["name"]
+
+    # the QA pages list them for those who may read them
+    page = app.get("/qa/return/council-tax-collection", headers=people["coordinator"]["headers"]).get_data(as_text=True)
+    assert "Agreed extension to 30 June" in page
+    page = app.get("/qa/council/aberdeenshire", headers=people["b_editor"]["headers"]).get_data(as_text=True)
+    assert "Our return is with the finance director" in page

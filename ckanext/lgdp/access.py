@@ -142,7 +142,7 @@ def orgs_of_type(kind: str) -> list[dict[str, str]]:
 # below, so every channel answers the same question the same way.
 
 EVERYONE = "everyone"
-OWN_COUNCIL = "own-council"
+OWNER_ORG = "owner-organisation"  # for a submission: its council
 RETURN_AGENCIES = "return-agencies"  # the return's owner and requesting agencies
 COORDINATING_BODY = "coordinating-body"
 
@@ -156,10 +156,12 @@ COUNCIL_ONLY_STATES = ("expected", "draft", "signed_off")
 SUBMITTED_STATES = ("submitted", "accepted", "returned")
 
 POLICY: dict[tuple[str, str], frozenset[str]] = {
-    (RETURN_KIND, ANY_STATE): frozenset({EVERYONE}),
-    **{(SUBMISSION_KIND, s): frozenset({OWN_COUNCIL, COORDINATING_BODY}) for s in COUNCIL_ONLY_STATES},
+    (RETURN_KIND, "public"): frozenset({EVERYONE}),
+    # a return its agency keeps private (e.g. while it drafts a proposal)
+    (RETURN_KIND, "private"): frozenset({OWNER_ORG, COORDINATING_BODY}),
+    **{(SUBMISSION_KIND, s): frozenset({OWNER_ORG, COORDINATING_BODY}) for s in COUNCIL_ONLY_STATES},
     **{
-        (SUBMISSION_KIND, s): frozenset({OWN_COUNCIL, RETURN_AGENCIES, COORDINATING_BODY})
+        (SUBMISSION_KIND, s): frozenset({OWNER_ORG, RETURN_AGENCIES, COORDINATING_BODY})
         for s in SUBMITTED_STATES
     },
     (TABLE_KIND, "unpublished"): frozenset({RETURN_AGENCIES, COORDINATING_BODY}),
@@ -198,7 +200,7 @@ def describe(pkg: "model.Package | None") -> AccessObject | None:
         return None
     extras = pkg.extras
     if pkg.type == RETURN_KIND:
-        return AccessObject(RETURN_KIND, ANY_STATE, pkg.owner_org, pkg.id)
+        return AccessObject(RETURN_KIND, "private" if pkg.private else "public", pkg.owner_org, pkg.id)
     if pkg.type == SUBMISSION_KIND:
         return AccessObject(
             SUBMISSION_KIND, extras.get("submission_status") or "expected", pkg.owner_org, extras.get("data_return")
@@ -221,7 +223,7 @@ def readers(obj: AccessObject) -> list[str]:
     for audience in sorted(audiences(obj)):
         if audience == EVERYONE:
             labels.append(PUBLIC_LABEL)
-        elif audience == OWN_COUNCIL and obj.owner_org:
+        elif audience == OWNER_ORG and obj.owner_org:
             labels.append(org_label(obj.owner_org))
         elif audience == RETURN_AGENCIES and obj.return_id:
             labels.append(return_label(obj.return_id))

@@ -130,6 +130,21 @@ def qa(return_name: str | None, period: str | None) -> None:
         click.echo(f"{rid}: {result['raised']} raised, {result['seen']} still found, {result['resolved']} resolved")
 
 
+@lgdp.command()
+@click.option("--owner", default="lgdp-coordination", show_default=True, help="The organisation that publishes them.")
+def reference(owner: str) -> None:
+    """Put the reference data (councils, populations, family groups) in the
+    catalogue; a changed file becomes a new version (idempotent)."""
+    from ckanext.lgdp.repository import reference as ref
+
+    try:
+        for name, state in ref.publish({"user": _site_user(), "ignore_auth": True}, owner).items():
+            click.echo(f"{name}: {state}")
+    except (tk.ValidationError, tk.ObjectNotFound) as e:
+        tk.error_shout(f"could not publish the reference data: {getattr(e, 'error_dict', e)}")
+        sys.exit(1)
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 

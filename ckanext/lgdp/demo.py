@@ -168,6 +168,11 @@ def load(site_user: str, echo: Callable[[str], None] = print, councils_limit: in
         created["returns"] += 1
         echo(f"return {spec['name']}: {spec.get('lifecycle', 'active')}")
 
+    from ckanext.lgdp.repository import reference
+
+    for name, state in reference.publish(context, COORDINATOR["name"]).items():
+        echo(f"reference data {name}: {state}")
+
     from ckanext.lgdp import demo_submissions
 
     for fate, n in demo_submissions.load(site_user, councils, echo=echo, years=years).items():

@@ -6,6 +6,7 @@ views and CLI commands; this module only registers them with CKAN.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from flask import Flask
@@ -163,3 +164,11 @@ class LgdpPlugin(p.SingletonPlugin):
 
     def i18n_domain(self) -> str:
         return "ckanext-lgdp"
+
+    def i18n_directory(self) -> str:
+        # <repository>/i18n, three levels up from ckanext/lgdp/plugin.py
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "i18n")
+
+    def i18n_locales(self) -> list[str]:
+        directory = self.i18n_directory()
+        return sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d, "LC_MESSAGES")))

@@ -359,7 +359,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         })
     if tk.asbool(data_dict.get("wait")):
         row = _wait(row.id, float(config.upload_wait_seconds()))
-        if row.status in ("invalid", "error", "interrupted"):
+        if row.status in ("invalid", "rejected", "error", "interrupted"):
             raise tk.ValidationError({
                 "upload": [_upload_summary(row)],
                 "upload_id": row.id,

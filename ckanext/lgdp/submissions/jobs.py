@@ -150,7 +150,7 @@ def _download(url: str, limit: int) -> str:
             if resp.status_code >= 400:
                 raise intake.IntakeError("download-failed", tk._(
                     "The file could not be fetched from {url}: the server answered {status}").format(
-                        url=url, status=resp.status_code), 400, {"status": resp.status_code})
+                        url=url, status=resp.status_code), status=400, details={"status": resp.status_code})
             fd, path = tempfile.mkstemp(prefix="lgdp-download-")
             size = 0
             with os.fdopen(fd, "wb") as out:
@@ -159,12 +159,12 @@ def _download(url: str, limit: int) -> str:
                     if size > limit:
                         os.unlink(path)
                         raise intake.IntakeError("too-large", tk._(
-                            "The file at {url} is larger than the limit of {mb} MB").format(url=url, mb=limit // 1048576), 413, {})
+                            "The file at {url} is larger than the limit of {mb} MB").format(url=url, mb=limit // 1048576), status=413)
                     out.write(chunk)
             return path
     except requests.RequestException as e:
         raise intake.IntakeError("download-failed", tk._("The file could not be fetched from {url}: {error}").format(
-            url=url, error=type(e).__name__), 400, {})
+            url=url, error=type(e).__name__), status=400)
 
 
 def submission_schema(pkg: model.Package, standard: dict[str, Any]) -> dict[str, Any]:
@@ -357,7 +357,7 @@ def validate_upload(upload_id: str) -> str | None:
 
         standard = standard_for(pkg, row.standard_version)
         if not standard:
-            raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"), 400, {})
+            raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"))
         schema = submission_schema(pkg, standard)
         extra = intake.formula_errors(found.csv_path, schema)
         if found.rows_hint == 0:
