@@ -65,10 +65,19 @@ def lgdp_facet_labeller(facet: str) -> Callable[[dict[str, Any]], str] | None:
     if facet in ("organization", search.REQUESTING_FIELD):
         titles = {o["name"]: o["title"] for o in access.orgs_of_type(access.AGENCY)}
         titles.update({o["name"]: o["title"] for o in access.orgs_of_type(access.COORDINATOR)})
+        titles.update({o["name"]: o["title"] for o in access.orgs_of_type(access.COUNCIL)})
         return lambda item: titles.get(item["name"], item.get("display_name") or item["name"])
     if facet in _CHOICE_FACETS:
         schema = tk.h.scheming_get_dataset_schema(search.RETURN_TYPE) or {}
         field = tk.h.scheming_field_by_name(schema.get("dataset_fields", []), facet) or {}
         labels = {c["value"]: tk.h.scheming_language_text(c["label"]) for c in field.get("choices", [])}
         return lambda item: labels.get(item["name"], item.get("display_name") or item["name"])
+    if facet in ("submission_status", "timeliness"):
+        from ckanext.lgdp.submissions.helpers import lgdp_submission_status_label
+
+        words = {"overdue": tk._("Overdue"), "late": tk._("Submitted late"), "on_time": tk._("On time"),
+                 "not_due": tk._("Not yet due")}
+        if facet == "timeliness":
+            return lambda item: words.get(item["name"], item["name"])
+        return lambda item: lgdp_submission_status_label(item["name"])
     return None

@@ -59,8 +59,6 @@ def table_frame(return_pkg: model.Package) -> tuple[Any, dict[str, Any] | None]:
     """The return's consolidated rows (latest standard version) as a DataFrame."""
     import pandas as pd
 
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-
     try:
         table = tk.get_action("package_show")({"ignore_auth": True}, {"id": consolidate.table_name(return_pkg.name)})
     except tk.ObjectNotFound:
@@ -76,16 +74,7 @@ def table_frame(return_pkg: model.Package) -> tuple[Any, dict[str, Any] | None]:
                    StandardVersion.version == int(latest.get("standard_version") or 1))
            .first())
     schema = row.schema if row is not None else None
-    import sqlalchemy as sa
-
-    with get_read_engine().connect() as conn:
-        result = conn.execute(sa.text(f"SELECT * FROM {identifier(latest['id'])}"))
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    from decimal import Decimal
-
-    for column in frame.columns:  # numeric columns arrive as Decimal
-        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = consolidate.read_table(latest["id"])
     if "period_start" in frame:
         frame["period_start"] = frame["period_start"].astype(str)
     return frame, schema

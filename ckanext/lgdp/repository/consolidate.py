@@ -158,6 +158,23 @@ def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, A
             conn.execute(insert, [{f"c{i}": row.get(n) for i, n in enumerate(names)} for row in rows])
 
 
+def read_table(resource_id: str) -> Any:
+    """A DataStore table as a pandas DataFrame (numeric columns as numbers)."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from ckanext.datastore.backend.postgres import get_read_engine, identifier
+
+    with get_read_engine().connect() as conn:
+        result = conn.execute(sa.text(f"SELECT * FROM {identifier(resource_id)}"))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in frame.columns:  # numeric columns arrive as Decimal
+        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
 def consolidate_submission(submission_id: str) -> dict[str, Any]:
     """Put an accepted submission's rows into its return's table."""
     from ckanext.lgdp.submissions import jobs as submission_jobs
