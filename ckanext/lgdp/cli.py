@@ -70,14 +70,15 @@ def reviews(dry_run: bool, enqueue: bool) -> None:
 @click.option("--return", "return_name", help="Only this data return.")
 def expect(since: str | None, until: str | None, return_name: str | None) -> None:
     """Create the expected submissions of the collection calendar (idempotent),
-    so that "not yet received" shows for every council."""
+    so that "not yet received" shows for every council; run it daily (cron)."""
     data = {k: v for k, v in {"since": since, "until": until, "data_return": return_name}.items() if v}
     try:
         result = tk.get_action("lgdp_submission_expect")({"user": _site_user(), "ignore_auth": True}, data)
     except (tk.ValidationError, tk.ObjectNotFound) as e:
         tk.error_shout(str(getattr(e, "error_dict", e)))
         sys.exit(1)
-    click.echo(f"{result['created']} expected submissions created, {result['existing']} already there")
+    click.echo(f"{result['created']} expected submissions created, {result['existing']} already there, "
+               f"{result['overdue_refreshed']} overdue ones refreshed in the catalogue")
 
 
 @lgdp.command()

@@ -219,7 +219,8 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
     :param since: ISO date (default: one year before ``until``)
     :param until: ISO date (default: today)
     :param data_return: only this return (optional)
-    :returns: ``{"created": n, "existing": m}``
+    :returns: ``{"created": n, "existing": m, "overdue_refreshed": k}`` (open
+        submissions past their due date are reindexed, so "overdue" is right)
     """
     tk.check_access("lgdp_submission_expect", context, data_dict)
     try:
@@ -244,7 +245,9 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
                 create_submission(context, return_dict, group, period)
                 created += 1
         model.repo.commit()
-    return {"created": created, "existing": existing}
+    from ckanext.lgdp.submissions.search import refresh_overdue
+
+    return {"created": created, "existing": existing, "overdue_refreshed": refresh_overdue()}
 
 
 # ---------------------------------------------------------------- uploads

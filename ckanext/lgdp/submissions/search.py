@@ -48,3 +48,26 @@ def facets(facets_dict: "OrderedDict[str, Any]", package_type: str) -> "OrderedD
     out["period"] = tk._("Period")
     out["timeliness"] = tk._("Timeliness")
     return out
+
+
+def refresh_overdue(today: datetime.date | None = None) -> int:
+    """Reindex the open submissions whose due date has passed, so that the
+    "overdue" facet is right (it is computed when a submission is indexed).
+    Run daily (`ckan lgdp expect` does it)."""
+    from ckan.lib.search import rebuild
+
+    today = today or datetime.date.today()
+    rows = (
+        model.Session.query(model.Package.id)
+        .join(model.PackageExtra, model.PackageExtra.package_id == model.Package.id)
+        .filter(model.Package.type == SUBMISSION_TYPE, model.Package.state == "active")
+        .filter(model.PackageExtra.key == "due_date", model.PackageExtra.value < today.isoformat())
+        .all()
+    )
+    count = 0
+    for (pkg_id,) in rows:
+        pkg = model.Package.get(pkg_id)
+        if pkg.extras.get("submission_status") in OPEN_STATES:
+            rebuild(pkg_id)
+            count += 1
+    return count
