@@ -1,0 +1,2 @@
+"""Collection automation: pull connectors, publish/subscribe (e-mail and
+signed webhooks), reminders."""
