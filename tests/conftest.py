@@ -295,3 +295,34 @@ def file_server():
     state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
     yield state
     server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback: records what it gets, answers with the
+    statuses queued in `answers` (0: too slowly), then 200."""
+    import http.server
+    import threading
+    import time
+
+    got: list[dict] = []
+    answers: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+            status = answers.pop(0) if answers else 200
+            if status == 0:  # hang past the sender's timeout
+                time.sleep(2)
+                status = 200
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/hook", "got": got, "answers": answers}
+    server.shutdown()

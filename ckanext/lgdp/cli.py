@@ -146,6 +146,14 @@ def reference(owner: str) -> None:
         sys.exit(1)
 
 
+@lgdp.command()
+def deliver() -> None:
+    """Attempt the event deliveries that are due (webhooks and e-mails
+    waiting for a retry); cron-friendly, e.g. every minute."""
+    result = tk.get_action("lgdp_delivery_run")({"user": _site_user(), "ignore_auth": True}, {})
+    click.echo(f"{result['delivered']} delivered, {result['pending']} to retry later, {result['dead']} dead-lettered")
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 

@@ -16,6 +16,9 @@ import ckan.plugins.toolkit as tk
 from ckan.common import CKANConfig
 
 from ckanext.lgdp import access, access_auth, cli
+from ckanext.lgdp.connectors import auth as connector_auth
+from ckanext.lgdp.connectors import pubsub
+from ckanext.lgdp.connectors import views as connector_views
 from ckanext.lgdp.ops import actions as ops_actions
 from ckanext.lgdp.ops import auth as ops_auth
 from ckanext.lgdp.ops import health
@@ -43,8 +46,9 @@ from ckanext.lgdp.submissions import views as submission_views
 # Each domain module lists what it registers in __all__.
 ACTION_MODULES = (
     ops_actions, register_actions, register_calendar, register_overlap, submission_actions, repository_actions,
+    pubsub,
 )
-AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth)
+AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth, connector_auth)
 
 
 def _chain(outer: Any, inner: Any) -> Any:
@@ -100,6 +104,7 @@ def collect_blueprints() -> list[Any]:
         *calendar_views.get_blueprints(),
         *submission_views.get_blueprints(),
         *repository_views.get_blueprints(),
+        *connector_views.get_blueprints(),
     ]
 
 
@@ -149,7 +154,7 @@ class LgdpPlugin(p.SingletonPlugin):
     # ISignal: events between the domains
 
     def get_signal_subscriptions(self) -> Any:
-        return repository_jobs.subscriptions()
+        return {**repository_jobs.subscriptions(), **pubsub.subscriptions()}
 
     # IPermissionLabels: the access policy (ckanext.lgdp.access) decides.
 

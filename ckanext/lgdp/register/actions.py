@@ -167,6 +167,11 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                     to_state=updated.get("lifecycle_status"),
                     diff=changes,
                 )
+    if new_version:
+        from ckanext.lgdp.connectors.pubsub import announce
+
+        announce("standard.changed", return_id=updated["id"], subject_kind="data-return", subject_id=updated["id"],
+                 data={"version": new_version[0], "changes": new_version[2]})
     return result
 
 
@@ -243,6 +248,11 @@ def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, A
         diff={"lifecycle_status": {"from": current, "to": target}},
     )
     model.repo.commit()
+    if target == "under_review":
+        from ckanext.lgdp.connectors.pubsub import announce
+
+        announce("review.due", return_id=pkg["id"], subject_kind="data-return", subject_id=pkg["id"],
+                 data={"reason": data["reason"], "review_date": pkg.get("review_date")})
     return updated
 
 

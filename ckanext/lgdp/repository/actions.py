@@ -101,6 +101,7 @@ def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
     now = _now()
     raised = seen = resolved = 0
     found_keys = set()
+    new_flags: list[QAFlag] = []
     for flag in flags:
         found_keys.add(flag.key)
         row = existing.get(flag.key)
@@ -109,7 +110,9 @@ def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
                       value=_num(flag.value), expected=_num(flag.expected), reason=flag.reason,
                       detail=_jsonable(flag.detail), last_seen_at=now)
         if row is None:
-            model.Session.add(QAFlag(return_id=return_pkg.id, key=flag.key, status="open", raised_at=now, **values))
+            row = QAFlag(return_id=return_pkg.id, key=flag.key, status="open", raised_at=now, **values)
+            model.Session.add(row)
+            new_flags.append(row)
             raised += 1
         else:
             for k, v in values.items():
@@ -124,6 +127,12 @@ def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
             row.last_seen_at = now
             resolved += 1
     model.repo.commit()
+    from ckanext.lgdp.connectors.pubsub import announce
+
+    for row in new_flags:
+        announce("qa.flag_raised", return_id=return_pkg.id, subject_kind="qa-flag", subject_id=row.id,
+                 council_gss=row.council_gss, data={"check": row.check, "severity": row.severity,
+                                                    "period": row.period, "reason": row.reason})
     return {"raised": raised, "seen": seen, "resolved": resolved}
 
 

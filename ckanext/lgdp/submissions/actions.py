@@ -593,6 +593,15 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     )
     model.repo.commit()
     result = _show(pkg.id)
+    if transition.action in ("submit", "accept", "return"):
+        from ckanext.lgdp.connectors.pubsub import announce
+
+        group = model.Group.get(pkg.owner_org)
+        announce(f"submission.{transition.target}", return_id=pkg.extras.get("data_return") or "",
+                 subject_kind="submission", subject_id=pkg.id,
+                 council_gss=group.extras.get("gss_code") if group is not None else None,
+                 data={"period": pkg.extras.get("period"), "from": current, "to": transition.target,
+                       "reason": reason or None, "by": context.get("user")})
     if transition.action == "accept":
         # the central repository consolidates it (ckanext.lgdp.repository.jobs)
         tk.signals.ckanext.signal("lgdp_submission_accepted").send(pkg.id)

@@ -1,0 +1,317 @@
+"""Publish/subscribe. The domains announce events with one CKAN signal
+(``lgdp_event``); each event is stored, matched against the subscriptions
+whose subscriber may read what it is about (the access policy decides, as
+everywhere), and delivered by signed webhook or e-mail in the worker, with
+retries and a dead-letter list. A feed per return serves those who poll."""
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+from ckan import model
+from ckan.types import Context, DataDict
+
+from ckanext.lgdp import access
+from ckanext.lgdp.connectors import webhooks
+from ckanext.lgdp.model import Delivery, Event, Subscription
+from ckanext.lgdp.model.pubsub import EVENT_TYPES
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "lgdp_subscription_create",
+    "lgdp_subscription_list",
+    "lgdp_subscription_delete",
+    "lgdp_delivery_list",
+    "lgdp_delivery_run",
+    "lgdp_event_list",
+]
+
+# The domains send: signal.send(event_type, return_id=..., subject_kind=...,
+# subject_id=..., council_gss=..., data={...})
+event_signal = tk.signals.ckanext.signal("lgdp_event")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def announce(event_type: str, *, return_id: str, subject_kind: str, subject_id: str,
+             council_gss: str | None = None, data: dict[str, Any] | None = None) -> None:
+    """What a domain calls to announce an event."""
+    event_signal.send(event_type, return_id=return_id, subject_kind=subject_kind, subject_id=subject_id,
+                      council_gss=council_gss, data=data or {})
+
+
+# ---------------------------------------------------------------- who may see an event
+
+
+def subscriber(sub: Subscription) -> access.Actor:
+    """The subscriber as the access policy sees them: the user, or the
+    organisation as one of its members would."""
+    if sub.user_id:
+        return access.actor(sub.user_id)
+    group = model.Group.get(sub.org_id or "")
+    if group is None or group.state != "active":
+        return access.Actor(name=None, user_id=None)
+    membership = access.Membership(org_id=group.id, org_name=group.name, org_type=access.org_type(group.id),
+                                   capacity="member")
+    return access.Actor(name=group.name, user_id=f"org:{group.id}", memberships=(membership,))
+
+
+def may_see(who: access.Actor, event: Event) -> bool:
+    if who.sysadmin:
+        return True
+    if event.subject_kind == "qa-flag":
+        if who.is_coordinator() or event.return_id in access.requested_returns([m.org_id for m in who.orgs(access.AGENCY)]):
+            return True
+        councils = [model.Group.get(m.org_id) for m in who.orgs(access.COUNCIL)]
+        return any(g is not None and g.extras.get("gss_code") == event.council_gss for g in councils)
+    obj = access.describe(model.Package.get(event.subject_id))
+    return obj is not None and access.can_read(who, obj)
+
+
+# ---------------------------------------------------------------- events in, deliveries out
+
+
+def on_event(event_type: str, **kwargs: Any) -> None:
+    """Signal receiver: store the event and queue its deliveries."""
+    event = Event(type=event_type, return_id=kwargs["return_id"], subject_kind=kwargs["subject_kind"],
+                  subject_id=kwargs["subject_id"], council_gss=kwargs.get("council_gss"),
+                  data=kwargs.get("data") or {}, created=_now())
+    model.Session.add(event)
+    model.Session.flush()
+    subs = (model.Session.query(Subscription)
+            .filter(Subscription.active.is_(True))
+            .filter((Subscription.return_id.is_(None)) | (Subscription.return_id == event.return_id))
+            .all())
+    queued = []
+    for sub in subs:
+        if sub.event_types and event_type not in sub.event_types:
+            continue
+        if not may_see(subscriber(sub), event):
+            continue
+        delivery = Delivery(subscription_id=sub.id, event_id=event.id, status="pending", attempts=0,
+                            next_attempt_at=_now())
+        model.Session.add(delivery)
+        queued.append(delivery)
+    model.Session.commit()
+    for delivery in queued:
+        tk.enqueue_job(deliver_job, [delivery.id], title=f"lgdp deliver {event_type}", queue="default")
+
+
+def payload(event: Event) -> dict[str, Any]:
+    return_pkg = model.Package.get(event.return_id)
+    subject = model.Package.get(event.subject_id) if event.subject_kind != "qa-flag" else None
+    site = tk.config.get("ckan.site_url", "").rstrip("/")
+    out = {
+        "id": event.id,
+        "type": event.type,
+        "created": event.created.isoformat(),
+        "return": {"id": event.return_id, "name": return_pkg.name if return_pkg else None,
+                   "title": return_pkg.title if return_pkg else None},
+        "council_gss": event.council_gss,
+        "data": dict(event.data or {}),
+    }
+    if subject is not None:
+        out["subject"] = {"kind": event.subject_kind, "id": subject.id, "name": subject.name,
+                          "url": f"{site}/{subject.type}/{subject.name}"}
+    else:
+        out["subject"] = {"kind": event.subject_kind, "id": event.subject_id}
+    return out
+
+
+def attempt(delivery: Delivery) -> Delivery:
+    """One delivery attempt; on failure the next one is scheduled with
+    exponential backoff, and after the last the delivery is dead-lettered."""
+    sub = model.Session.get(Subscription, delivery.subscription_id)
+    event = model.Session.get(Event, delivery.event_id)
+    if sub is None or event is None or not sub.active or delivery.status != "pending":
+        return delivery
+    delivery.attempts += 1
+    if sub.channel == "webhook":
+        outcome = webhooks.post(sub.url or "", event.type, event.id, payload(event), sub.secret or "")
+        ok, status, error = outcome.ok, outcome.status, outcome.error
+    else:
+        ok, status, error = _email(sub, event)
+    delivery.last_status, delivery.last_error = status, error
+    if ok:
+        delivery.status, delivery.delivered_at = "delivered", _now()
+    elif delivery.attempts >= webhooks.MAX_ATTEMPTS:
+        delivery.status = "dead"
+    else:
+        delivery.next_attempt_at = _now() + datetime.timedelta(seconds=webhooks.backoff(delivery.attempts))
+    model.Session.commit()
+    return delivery
+
+
+def _email(sub: Subscription, event: Event) -> tuple[bool, int | None, str | None]:
+    from ckan.lib import mailer
+
+    user = model.User.get(sub.user_id or "")
+    if user is None or not user.email:
+        return False, None, "the subscriber has no e-mail address"
+    body = payload(event)
+    text = tk._("{type} for {title}\n\n{url}\n").format(
+        type=event.type, title=body["return"]["title"], url=body["subject"].get("url", ""))
+    try:
+        mailer.mail_user(user, tk._("[Data platform] {type}: {title}").format(type=event.type, title=body["return"]["title"]), text)
+    except mailer.MailerException as e:
+        return False, None, f"mail could not be sent: {e}"
+    return True, None, None
+
+
+def deliver_job(delivery_id: str) -> str | None:
+    delivery = model.Session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    return attempt(delivery).status
+
+
+def run_due(now: datetime.datetime | None = None) -> dict[str, int]:
+    """Attempt every pending delivery whose time has come (cron: `ckan lgdp deliver`)."""
+    now = now or _now()
+    due = (model.Session.query(Delivery)
+           .filter(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+           .order_by(Delivery.next_attempt_at).all())
+    counts = {"delivered": 0, "pending": 0, "dead": 0}
+    for delivery in due:
+        counts[attempt(delivery).status] += 1
+    return counts
+
+
+# ---------------------------------------------------------------- actions
+
+
+def _mine(context: Context, sub: Subscription) -> bool:
+    who = access.context_actor(context)
+    return who.sysadmin or sub.user_id == who.user_id or (sub.org_id is not None and who.in_org(sub.org_id, "admin"))
+
+
+def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Subscribe to events (the answer carries the webhook secret, once).
+
+    :param channel: ``webhook`` or ``email``
+    :param url: the webhook's HTTPS (or loopback HTTP) URL
+    :param data_return: one return (optional: every return you may read)
+    :param event_types: list of event types (optional: all); one of
+        submission.submitted, submission.accepted, submission.returned,
+        standard.changed, review.due, qa.flag_raised
+    :param organization: subscribe on behalf of an organisation you administer (optional)
+    """
+    tk.check_access("lgdp_subscription_create", context, data_dict)
+    who = access.context_actor(context)
+    channel = data_dict.get("channel")
+    errors: dict[str, list[str]] = {}
+    if channel not in ("webhook", "email"):
+        errors["channel"] = [tk._("webhook or email")]
+    url = (data_dict.get("url") or "").strip()
+    if channel == "webhook" and not (url.startswith("https://") or url.startswith("http://127.0.0.1") or url.startswith("http://localhost")):
+        errors["url"] = [tk._("A webhook needs an https:// URL")]
+    types = data_dict.get("event_types") or []
+    if isinstance(types, str):
+        types = [t.strip() for t in types.split(",") if t.strip()]
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        errors["event_types"] = [tk._("Unknown event types: {types}; known: {known}").format(
+            types=", ".join(unknown), known=", ".join(EVENT_TYPES))]
+    return_id = None
+    if data_dict.get("data_return"):
+        pkg = model.Package.get(data_dict["data_return"])
+        if pkg is None or pkg.type != "data-return":
+            raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict["data_return"]))
+        return_id = pkg.id
+    org_id = None
+    if data_dict.get("organization"):
+        group = model.Group.get(data_dict["organization"])
+        if group is None or not who.in_org(group.id, "admin"):
+            raise tk.NotAuthorized(tk._("Only an organisation's admins subscribe on its behalf"))
+        org_id = group.id
+        if channel == "email":
+            errors["channel"] = [tk._("An organisation subscribes with a webhook")]
+    if errors:
+        raise tk.ValidationError(errors)
+    sub = Subscription(user_id=None if org_id else who.user_id, org_id=org_id, created_by=who.name or "",
+                       return_id=return_id, event_types=types, channel=channel, url=url or None,
+                       secret=secrets.token_hex(32) if channel == "webhook" else None, active=True, created=_now())
+    model.Session.add(sub)
+    model.repo.commit()
+    return sub.dictize(with_secret=True)
+
+
+@tk.side_effect_free
+def lgdp_subscription_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Your subscriptions and those of the organisations you administer."""
+    tk.check_access("lgdp_subscription_list", context, data_dict)
+    return [s.dictize() for s in model.Session.query(Subscription).order_by(Subscription.created)
+            if _mine(context, s)]
+
+
+def lgdp_subscription_delete(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Stop a subscription. :param id: its id"""
+    tk.check_access("lgdp_subscription_list", context, data_dict)
+    sub = model.Session.get(Subscription, data_dict.get("id") or "")
+    if sub is None or not _mine(context, sub):
+        raise tk.ObjectNotFound(tk._("No subscription {id}").format(id=data_dict.get("id")))
+    sub.active = False
+    model.repo.commit()
+    return sub.dictize()
+
+
+@tk.side_effect_free
+def lgdp_delivery_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Deliveries of one of your subscriptions, newest first (``status=dead``:
+    the dead-letter list).
+
+    :param id: the subscription's id
+    :param status: pending, delivered or dead (optional)
+    """
+    tk.check_access("lgdp_subscription_list", context, data_dict)
+    sub = model.Session.get(Subscription, data_dict.get("id") or "")
+    if sub is None or not _mine(context, sub):
+        raise tk.ObjectNotFound(tk._("No subscription {id}").format(id=data_dict.get("id")))
+    query = model.Session.query(Delivery).filter(Delivery.subscription_id == sub.id)
+    if data_dict.get("status"):
+        query = query.filter(Delivery.status == data_dict["status"])
+    rows = query.order_by(Delivery.next_attempt_at.desc()).all()
+    events = {e.id: e for e in model.Session.query(Event).filter(Event.id.in_([r.event_id for r in rows]))} if rows else {}
+    return [{**r.dictize(), "event_type": events[r.event_id].type if r.event_id in events else None} for r in rows]
+
+
+def lgdp_delivery_run(context: Context, data_dict: DataDict) -> dict[str, int]:
+    """Attempt the deliveries that are due (the coordinating body; cron)."""
+    tk.check_access("lgdp_delivery_run", context, data_dict)
+    return run_due()
+
+
+@tk.side_effect_free
+def lgdp_event_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """The events of a return that you may see, newest first (a feed to poll).
+
+    :param data_return: the return's id or name
+    :param limit: at most this many (default 100, at most 1000)
+    """
+    tk.check_access("lgdp_event_list", context, data_dict)
+    pkg = model.Package.get(data_dict.get("data_return") or "")
+    if pkg is None or pkg.type != "data-return":
+        raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
+    try:
+        limit = max(1, min(int(data_dict.get("limit", 100)), 1000))
+    except (TypeError, ValueError):
+        raise tk.ValidationError({"limit": [tk._("Must be a whole number")]})
+    who = access.context_actor(context)
+    rows = model.Session.query(Event).filter(Event.return_id == pkg.id).order_by(Event.created.desc()).limit(5000)
+    out = []
+    for event in rows:
+        if may_see(who, event):
+            out.append(payload(event))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def subscriptions() -> dict[Any, list[Any]]:
+    return {event_signal: [on_event]}
