@@ -119,3 +119,74 @@ def test_bad_subscriptions_are_refused(app):
     api(app, "lgdp_subscription_create", status=403, channel="email")
     api(app, "lgdp_subscription_create", headers=editor["headers"], status=403, channel="webhook",
         url="https://hooks.example.org/x", organization="aberdeen-city")
+
+
+@pytest.fixture
+def smtp_server():
+    """A mail server on loopback that keeps what it is sent."""
+    import socketserver
+    import threading
+
+    inbox: list[dict] = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(b"220 test ESMTP\r\n")
+            mail: dict = {"to": [], "data": b""}
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                cmd = line.strip().upper()
+                if cmd.startswith(b"EHLO") or cmd.startswith(b"HELO"):
+                    self.wfile.write(b"250 ok\r\n")
+                elif cmd.startswith(b"RCPT TO"):
+                    mail["to"].append(line.split(b":", 1)[1].strip(b" <>\r\n").decode())
+                    self.wfile.write(b"250 ok\r\n")
+                elif cmd == b"DATA":
+                    self.wfile.write(b"354 go\r\n")
+                    while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                        mail["data"] += chunk
+                    inbox.append(dict(mail))
+                    mail = {"to": [], "data": b""}
+                    self.wfile.write(b"250 ok\r\n")
+                elif cmd == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"port": server.server_address[1], "inbox": inbox}
+    server.shutdown()
+
+
+def test_reminders_go_to_the_councils_uploaders_before_and_after_the_due_date(app, ckan_config, monkeypatch, smtp_server):
+    import email
+
+    from tests.conftest import ckan_cli
+
+    world = make_world()
+    people = world["people"]
+    for who in ("a_editor", "a_admin", "a_member", "b_editor"):
+        model.User.get(people[who]["name"]).email = f"{people[who]['name']}@council.example"
+    model.repo.commit()
+    api(app, "lgdp_submission_create", headers=people["a_editor"]["headers"], data_return="council-tax-collection",
+        council="aberdeen-city", period="2023-24")  # due 2024-04-30
+
+    dry = ckan_cli("lgdp", "remind", "--dry-run", "--today", "2024-04-23")
+    assert dry.returncode == 0 and "would remind aberdeen-city" in dry.stdout and "(due 2024-04-30)" in dry.stdout
+    assert "no reminders today" in ckan_cli("lgdp", "remind", "--dry-run", "--today", "2024-04-24").stdout
+
+    monkeypatch.setitem(ckan_config, "smtp.server", f"127.0.0.1:{smtp_server['port']}")
+    monkeypatch.setitem(ckan_config, "smtp.mail_from", "platform@lgdp.example")
+    api(app, "lgdp_reminder_run", headers=people["a_editor"]["headers"], status=403, today="2024-05-01")
+    result = api(app, "lgdp_reminder_run", headers=people["coordinator"]["headers"], today="2024-05-01")["result"]
+    [entry] = result["reminders"]
+    assert entry["items"][0]["kind"] == "late" and entry["sent"] == 2 and entry["error"] is None
+    recipients = sorted(r for m in smtp_server["inbox"] for r in m["to"])
+    assert recipients == sorted(f"{people[w]['name']}@council.example" for w in ("a_editor", "a_admin"))
+    message = email.message_from_bytes(smtp_server["inbox"][0]["data"])
+    assert "overdue" in message["Subject"].lower()

@@ -154,6 +154,29 @@ def deliver() -> None:
     click.echo(f"{result['delivered']} delivered, {result['pending']} to retry later, {result['dead']} dead-lettered")
 
 
+@lgdp.command()
+@click.option("--dry-run", is_flag=True, help="Only list the reminders that would be sent.")
+@click.option("--today", help="Run as if it were this date (YYYY-MM-DD).")
+def remind(dry_run: bool, today: str | None) -> None:
+    """E-mail councils about returns due in 7 days, tomorrow, or late (daily, cron)."""
+    data = {"dry_run": dry_run, **({"today": today} if today else {})}
+    try:
+        result = tk.get_action("lgdp_reminder_run")({"user": _site_user(), "ignore_auth": True}, data)
+    except tk.ValidationError as e:
+        tk.error_shout(str(e.error_dict))
+        sys.exit(1)
+    verb = "would remind" if dry_run else "reminded"
+    if not result["reminders"]:
+        click.echo("no reminders today")
+    for entry in result["reminders"]:
+        items = ", ".join(f"{i['submission']} ({i['kind']} {i['due_date']})" for i in entry["items"])
+        who = ", ".join(entry["recipients"]) or "nobody"
+        line = f"{verb} {entry['council']} [{who}]: {items}"
+        if entry["error"]:
+            line += f"  PROBLEM: {entry['error']}"
+        click.echo(line)
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 
