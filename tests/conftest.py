@@ -266,11 +266,12 @@ def file_server():
     import threading
     import time
 
-    state: dict[str, Any] = {"files": {}, "delay": {}, "status": {}, "hits": []}
+    state: dict[str, Any] = {"files": {}, "delay": {}, "status": {}, "hits": [], "headers": []}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             state["hits"].append(self.path)
+            state["headers"].append({k.lower(): v for k, v in self.headers.items()})
             delay = state["delay"].pop(self.path, 0)
             if delay:
                 time.sleep(delay)

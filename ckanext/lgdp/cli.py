@@ -177,6 +177,27 @@ def remind(dry_run: bool, today: str | None) -> None:
         click.echo(line)
 
 
+@lgdp.command()
+@click.option("--all", "run_all", is_flag=True, help="Run every active connector, due or not.")
+def pull(run_all: bool) -> None:
+    """Run the pull connectors that are due (cron-friendly, e.g. every 5 minutes)."""
+    from ckan import model
+
+    from ckanext.lgdp.connectors import pull as connectors
+    from ckanext.lgdp.model import Connector
+
+    due = (model.Session.query(Connector).filter(Connector.active.is_(True)).all() if run_all
+           else connectors.due_connectors())
+    outcomes: dict[str, int] = {}
+    with click.progressbar(due, label=f"running {len(due)} connectors") as bar:
+        for conn in bar:
+            run = connectors.run_connector(conn)
+            outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+            if run.outcome == "failed":
+                tk.error_shout(f"connector {conn.id} ({conn.url}): {run.error}")
+    click.echo(", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "no connector was due")
+
+
 def _site_user() -> str:
     return tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
 

@@ -17,7 +17,7 @@ from ckan.common import CKANConfig
 
 from ckanext.lgdp import access, access_auth, cli
 from ckanext.lgdp.connectors import auth as connector_auth
-from ckanext.lgdp.connectors import pubsub, reminders
+from ckanext.lgdp.connectors import pubsub, pull, reminders
 from ckanext.lgdp.connectors import views as connector_views
 from ckanext.lgdp.ops import actions as ops_actions
 from ckanext.lgdp.ops import auth as ops_auth
@@ -46,7 +46,7 @@ from ckanext.lgdp.submissions import views as submission_views
 # Each domain module lists what it registers in __all__.
 ACTION_MODULES = (
     ops_actions, register_actions, register_calendar, register_overlap, submission_actions, repository_actions,
-    pubsub, reminders,
+    pubsub, reminders, pull,
 )
 AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth, connector_auth)
 

@@ -80,8 +80,7 @@ def lgdp_reminder_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     :param today: ISO date to run as (default today)
     :returns: ``{"reminders": [{council, recipients, items, sent, error}]}``
     """
-    if not access.context_actor(context).is_governor():
-        raise tk.NotAuthorized(tk._("Only the coordinating body sends reminders"))
+    tk.check_access("lgdp_reminder_run", context, data_dict)
     try:
         today = datetime.date.fromisoformat(data_dict.get("today") or datetime.date.today().isoformat())
     except ValueError:
