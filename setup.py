@@ -37,6 +37,7 @@ setup(
             ("**.py", "python", None),
             ("**.js", "javascript", None),
             ("**/templates/**.html", "ckan", None),
+            ("**/templates/**.atom", "ckan", None),
         ],
     },
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -102,11 +103,14 @@ def consolidate(return_name: str | None, no_qa: bool) -> None:
         pkg = tk.get_action("package_show")({"ignore_auth": True}, {"id": return_name})
         return_id = pkg["id"]
     subs = repo.accepted_submissions(return_id)
-    rows = 0
-    with click.progressbar(subs, label=f"consolidating {len(subs)} accepted submissions") as bar:
-        for sub in bar:
-            rows += repo.consolidate_submission(sub.id).get("rows", 0)
-    click.echo(f"{rows} rows from {len(subs)} submissions")
+    with click.progressbar(length=len(subs), label=f"consolidating {len(subs)} accepted submissions") as bar:
+        def progress(items: Any) -> Any:
+            for item in items:
+                yield item
+                bar.update(1)
+
+        result = repo.rebuild(return_id, progress=progress)
+    click.echo(f"{result['rows']} rows from {result['submissions']} submissions")
     if not no_qa:
         for rid in sorted({s.extras.get("data_return") for s in subs if s.extras.get("data_return")}):
             result = run_qa(rid)

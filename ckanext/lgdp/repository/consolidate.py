@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import logging
 from typing import Any, Callable, Iterable
 
@@ -141,21 +142,42 @@ def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _statements(resource_id: str, names: tuple[str, ...]) -> tuple[Any, Any, Any]:
+    """The DELETE (one council-period), DELETE (all) and INSERT of a table,
+    built once per table and column list."""
+    from ckanext.datastore.backend.postgres import identifier
+
+    table = identifier(resource_id)
+    delete_one = sa.text(f"DELETE FROM {table} WHERE council_gss = :gss AND period = :period")
+    delete_all = sa.text(f"DELETE FROM {table}")
+    insert = sa.table(resource_id, *[sa.column(n) for n in names]).insert()
+    return delete_one, delete_all, insert
+
+
 def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
     """Replace one council-period's rows in one transaction."""
-    from ckanext.datastore.backend.postgres import get_write_engine, identifier
+    from ckanext.datastore.backend.postgres import get_write_engine
 
-    names = [f["id"] for f in fields]
-    table = identifier(resource_id)
-    insert = sa.text(
-        f"INSERT INTO {table} ({', '.join(identifier(n) for n in names)}) "
-        f"VALUES ({', '.join(':c' + str(i) for i in range(len(names)))})"
-    )
+    names = tuple(f["id"] for f in fields)
+    delete_one, _all, insert = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE council_gss = :gss AND period = :period"),
-                     {"gss": gss, "period": period})
+        conn.execute(delete_one, {"gss": gss, "period": period})
         if rows:
-            conn.execute(insert, [{f"c{i}": row.get(n) for i, n in enumerate(names)} for row in rows])
+            conn.execute(insert, [{n: row.get(n) for n in names} for row in rows])
+
+
+def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    """Replace a whole table in one transaction: one DELETE, one multi-row
+    INSERT (a rebuild is all or nothing)."""
+    from ckanext.datastore.backend.postgres import get_write_engine
+
+    names = tuple(f["id"] for f in fields)
+    _one, delete_all, insert = _statements(resource_id, names)
+    with get_write_engine().begin() as conn:
+        conn.execute(delete_all)
+        if rows:
+            conn.execute(insert, [{n: row.get(n) for n in names} for row in rows])
 
 
 def read_table(resource_id: str) -> Any:
@@ -175,25 +197,25 @@ def read_table(resource_id: str) -> Any:
     return frame
 
 
-def consolidate_submission(submission_id: str) -> dict[str, Any]:
-    """Put an accepted submission's rows into its return's table."""
+def prepared(submission_id: str) -> dict[str, Any] | None:
+    """An accepted submission's rows, enriched, with where they go; None if it
+    has nothing to consolidate."""
+    from ckanext.lgdp.submissions import intake
     from ckanext.lgdp.submissions import jobs as submission_jobs
     from ckanext.lgdp.submissions.actions import standard_for
 
     pkg = model.Package.get(submission_id)
-    if pkg is None or pkg.extras.get("submission_status") != "accepted":
-        return {"rows": 0, "skipped": "not accepted"}
+    if pkg is None:
+        return None
+    # the last accepted file stays the council's data while a correction is
+    # under way (returned after acceptance), until the next acceptance
     upload = model.Session.get(Upload, pkg.extras.get("accepted_upload") or "")
     if upload is None:
-        return {"rows": 0, "skipped": "no accepted upload"}
-    return_dict = tk.get_action("package_show")({"ignore_auth": True}, {"id": pkg.extras["data_return"]})
-    version = upload.standard_version or 1
+        return None
     schema = standard_for(pkg, upload.standard_version)
     resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": upload.id})
-    path = submission_jobs.resource_path(resource)
-    from ckanext.lgdp.submissions import intake
-
-    found = intake.inspect_upload(path, upload.filename or "upload.csv", max_bytes=10**12)
+    found = intake.inspect_upload(submission_jobs.resource_path(resource), upload.filename or "upload.csv",
+                                  max_bytes=10**12)
     try:
         rows = read_rows(found.csv_path, schema)
     finally:
@@ -204,18 +226,35 @@ def consolidate_submission(submission_id: str) -> dict[str, Any]:
     rows = enrich(rows, schema, gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
                   datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name,
                   datetime.datetime.fromisoformat(decided))
+    return {"return_id": pkg.extras["data_return"], "version": upload.standard_version or 1, "schema": schema,
+            "gss": gss, "period": pkg.extras["period"], "rows": rows}
+
+
+def _resource_for(return_id: str, version: int, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    return_dict = tk.get_action("package_show")({"ignore_auth": True}, {"id": return_id})
     table = ensure_table(return_dict)
-    resource_id = ensure_resource(table, version, schema)
-    replace_rows(resource_id, gss, pkg.extras["period"], rows, columns(schema))
-    return {"rows": len(rows), "table": table["name"], "resource_id": resource_id, "period": pkg.extras["period"],
-            "return_id": return_dict["id"]}
+    return table, ensure_resource(table, version, schema)
+
+
+def consolidate_submission(submission_id: str) -> dict[str, Any]:
+    """Put an accepted submission's rows into its return's table (replacing
+    that council-period's rows in one transaction)."""
+    ready = prepared(submission_id)
+    if ready is None:
+        return {"rows": 0, "skipped": "not accepted"}
+    table, resource_id = _resource_for(ready["return_id"], ready["version"], ready["schema"])
+    replace_rows(resource_id, ready["gss"], ready["period"], ready["rows"], columns(ready["schema"]))
+    return {"rows": len(ready["rows"]), "table": table["name"], "resource_id": resource_id,
+            "period": ready["period"], "return_id": ready["return_id"]}
 
 
 def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
+    """Submissions with an accepted file (accepted now, or returned after
+    acceptance and not yet accepted again)."""
     q = (model.Session.query(model.Package)
          .join(model.PackageExtra, model.PackageExtra.package_id == model.Package.id)
          .filter(model.Package.type == "submission", model.Package.state == "active")
-         .filter(model.PackageExtra.key == "submission_status", model.PackageExtra.value == "accepted"))
+         .filter(model.PackageExtra.key == "accepted_upload", model.PackageExtra.value != ""))
     rows = q.all()
     if return_id:
         rows = [p for p in rows if p.extras.get("data_return") == return_id]
@@ -223,9 +262,19 @@ def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
 
 
 def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> dict[str, int]:
-    """Consolidate every accepted submission again (idempotent)."""
+    """Build the tables again from every accepted submission (idempotent):
+    each table is replaced whole in one transaction."""
     subs = accepted_submissions(return_id)
-    total = 0
+    batches: dict[tuple[str, int], dict[str, Any]] = {}
     for pkg in (progress(subs) if progress else subs):
-        total += consolidate_submission(pkg.id).get("rows", 0)
+        ready = prepared(pkg.id)
+        if ready is None:
+            continue
+        batch = batches.setdefault((ready["return_id"], ready["version"]), {"schema": ready["schema"], "rows": []})
+        batch["rows"].extend(ready["rows"])
+    total = 0
+    for (rid, version), batch in sorted(batches.items()):
+        _table, resource_id = _resource_for(rid, version, batch["schema"])
+        replace_all(resource_id, batch["rows"], columns(batch["schema"]))
+        total += len(batch["rows"])
     return {"submissions": len(subs), "rows": total}
