@@ -272,6 +272,30 @@ def principals(who: Actor) -> list[str]:
     return labels
 
 
+@dataclass(frozen=True)
+class FlagScope:
+    """Which quality flags a user reads: every one (``everything``), else
+    those about their own councils and those of the returns their agencies
+    own or request."""
+
+    everything: bool
+    council_codes: tuple[str, ...] = ()
+    return_ids: tuple[str, ...] = ()
+
+    def covers(self, return_id: str | None, council_gss: str | None) -> bool:
+        return self.everything or return_id in self.return_ids or (
+            council_gss is not None and council_gss in self.council_codes)
+
+
+def flag_scope(who: Actor) -> FlagScope:
+    if who.sysadmin or who.is_coordinator():
+        return FlagScope(everything=True)
+    groups = (model.Group.get(m.org_id) for m in who.orgs(COUNCIL))
+    codes = tuple(g.extras["gss_code"] for g in groups if g is not None and g.extras.get("gss_code"))
+    return FlagScope(everything=False, council_codes=codes,
+                     return_ids=tuple(requested_returns([m.org_id for m in who.orgs(AGENCY)])))
+
+
 def can_read(who: Actor, obj: AccessObject) -> bool:
     """The one decision: may this user read this object?"""
     if who.sysadmin:

@@ -66,10 +66,7 @@ def may_see(who: access.Actor, event: Event) -> bool:
     if who.sysadmin:
         return True
     if event.subject_kind == "qa-flag":
-        if who.is_coordinator() or event.return_id in access.requested_returns([m.org_id for m in who.orgs(access.AGENCY)]):
-            return True
-        councils = [model.Group.get(m.org_id) for m in who.orgs(access.COUNCIL)]
-        return any(g is not None and g.extras.get("gss_code") == event.council_gss for g in councils)
+        return access.flag_scope(who).covers(event.return_id, event.council_gss)
     obj = access.describe(model.Package.get(event.subject_id))
     return obj is not None and access.can_read(who, obj)
 

@@ -206,17 +206,14 @@ def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
 def _visible_flags(context: Context, query: Any) -> Any:
     """Flags the caller may read: their own council's; every flag of the
     returns their agency owns or requests; all for the coordinating body."""
-    who = access.context_actor(context)
-    if who.sysadmin or who.is_coordinator():
+    scope = access.flag_scope(access.context_actor(context))
+    if scope.everything:
         return query
-    councils = [m.org_id for m in who.orgs(access.COUNCIL)]
-    gss = [g.extras.get("gss_code") for g in (model.Group.get(c) for c in councils) if g is not None]
-    returns = access.requested_returns([m.org_id for m in who.orgs(access.AGENCY)])
     clauses = []
-    if gss:
-        clauses.append(QAFlag.council_gss.in_(gss))
-    if returns:
-        clauses.append(QAFlag.return_id.in_(returns))
+    if scope.council_codes:
+        clauses.append(QAFlag.council_gss.in_(scope.council_codes))
+    if scope.return_ids:
+        clauses.append(QAFlag.return_id.in_(scope.return_ids))
     if not clauses:
         return query.filter(False)
     import sqlalchemy as sa

@@ -21,6 +21,7 @@ from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
 from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, reports, states
+from ckanext.lgdp.submissions.limits import too_large_message
 
 __all__ = [
     "lgdp_submission_create",
@@ -326,8 +327,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         size = _file_size(upload)
         limit = config.max_upload_bytes()
         if size is not None and size > limit:
-            raise _error("upload", tk._("The file is {size:.1f} MB; the largest file accepted is {limit:.0f} MB").format(
-                size=size / 1048576, limit=limit / 1048576))
+            raise _error("upload", too_large_message(size))
     pkg = _resolve_for_upload(context, data_dict)
     status = pkg.extras.get("submission_status") or states.INITIAL
     if status not in states.UPLOADABLE:

@@ -14,6 +14,11 @@ from ckanext.lgdp import config
 UPLOAD_PATHS = ("/api/3/action/lgdp_submission_upload", "/api/action/lgdp_submission_upload")
 
 
+def too_large_message(size: int) -> str:
+    return tk._("The file is {size:.1f} MB; the largest file accepted is {limit:.0f} MB").format(
+        size=size / 1048576, limit=config.max_upload_bytes() / 1048576)
+
+
 def too_large() -> Any:
     if request.method != "POST" or request.content_length is None:
         return None
@@ -24,8 +29,7 @@ def too_large() -> Any:
     # a little room for the other fields of the form
     if request.content_length <= limit + 64 * 1024:
         return None
-    message = tk._("The file is {size:.1f} MB; the largest file accepted is {limit:.0f} MB").format(
-        size=request.content_length / 1048576, limit=limit / 1048576)
+    message = too_large_message(request.content_length)
     if path.startswith("/api/"):
         resp = jsonify({"success": False, "error": {"__type": "Request Too Large", "message": message, "upload": [message]}})
     else:
