@@ -236,6 +236,84 @@ def test_single_field_and_non_required_first_field(tmp_path: Path, small_blocks:
     _assert_same(_write(tmp_path, body), schema)
 
 
+# Integer fields in the primary key: frictionless compares keys by value
+# (the cells as read), so "01", " 1", "+1" and "1" are one key, and a cell
+# that is not an integer ("1.0", "x") or is missing is None, like an empty one.
+INTEGER_KEY = {
+    "fields": [
+        {"name": "code", "type": "string", "constraints": {"required": True, "pattern": "S12[0-9]{6}"}},
+        {"name": "period", "type": "string", "constraints": {"pattern": "[0-9]{4}-[0-9]{2}"}},
+        {"name": "record", "type": "integer", "constraints": {"required": True, "minimum": 1}},
+        {"name": "count", "type": "integer", "constraints": {"minimum": 0}},
+    ],
+    "primaryKey": ["code", "period", "record"],
+}
+INTEGER_KEY_CELLS = ["01", "1.0", " 1", "1 ", "+1", "-0", "0", "1_0", "١", "1e0", "x", "", " ", "-1",
+                     "10", "00010", "99999999999999999999", "099999999999999999999", "1" * 5000]
+
+
+@pytest.mark.parametrize("layout", ["plain", "quoted", "crlf"])
+def test_integer_primary_key_cells_are_compared_by_value(tmp_path: Path, small_blocks: None, layout: str) -> None:
+    rnd = random.Random(layout)
+    lines = ["code,period,record,count"]
+    for i in range(1, 400):
+        record = str(i) if rnd.random() < 0.7 else rnd.choice(INTEGER_KEY_CELLS + [str(i - 1), "1", "2"])
+        code = "S12000036" if rnd.random() < 0.9 else rnd.choice(["S12000033", "", "bad"])
+        period = "2024-25" if rnd.random() < 0.95 else rnd.choice(["", "2023-24"])
+        lines.append(",".join([code, period, f'"{record}"' if layout == "quoted" else record, str(i % 7)]))
+    end = "\r\n" if layout == "crlf" else "\n"
+    report = _assert_same(_write(tmp_path, end.join(lines) + end), INTEGER_KEY)
+    assert [e["type"] for e in report["tasks"][0]["errors"]].count("primary-key") > 5
+
+
+@pytest.mark.parametrize("blocks", ["default", "small"])
+def test_integer_primary_key_hand_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocks: str) -> None:
+    if blocks == "small":
+        monkeypatch.setattr(fastcsv, "LINE_BLOCK_CHARS", 300)
+        monkeypatch.setattr(fastcsv, "CSV_BLOCK_ROWS", 7)
+    header = "code,period,record,count\n"
+    lead = "".join(f"S12000036,2024-25,{i},1\n" for i in range(1000, 1120))  # past frictionless's sample
+    cases = {
+        "duplicates": ["1", "2", "1", "3", "2", "2"],
+        "leading zeros and signs": ["1", "01", "+1", "001", "-0", "0", "00"],
+        "spaces": ["1", " 1", "1 ", " 1 ", "2"],
+        "not integers are None": ["1.0", "1.0", "x", "1e0", "", " ", "1"],
+        "blanks": ["", "", "3", ""],
+        "non-ASCII digits": ["1", "١", "۱", "2"],
+        "underscores": ["1_0", "10", "1_000", "1000"],
+        "huge": ["99999999999999999999", "099999999999999999999", "1" * 5000, "1" * 5000],
+    }
+    for name, records in cases.items():
+        for with_lead in (False, True):
+            body = header + (lead if with_lead else "") + "".join(f"S12000036,2024-25,{r},1\n" for r in records)
+            _assert_same(_write(tmp_path, body, name=f"{len(records)}.csv"), INTEGER_KEY)
+    # the whole key blank: "cells composing the primary keys are all None"
+    body = header + lead + ",,,1\n,,x,1\nS12000036,,,1\n"
+    _assert_same(_write(tmp_path, body), INTEGER_KEY)
+    # a single integer key, and an integer key before a string one
+    for schema in (
+        {"fields": [{"name": "n", "type": "integer"}], "primaryKey": ["n"]},
+        {"fields": [{"name": "n", "type": "integer"}, {"name": "s", "type": "string"}], "primaryKey": ["n", "s"]},
+    ):
+        width = len(schema["fields"])
+        rows = [["1", "01", " 1", "x", "", "2", "1.0", "-0", "0"][i % 9] for i in range(300)]
+        body = ",".join(f["name"] for f in schema["fields"]) + "\n" + "".join(
+            ",".join([r, "a" if i % 2 else ""][:width]) + "\n" for i, r in enumerate(rows))
+        _assert_same(_write(tmp_path, body), schema)
+
+
+def test_integer_primary_key_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fastcsv.unsupported_reason(INTEGER_KEY) is None
+    spy = _Spy(monkeypatch)
+    body = "code,period,record,count\n" + "".join(f"S12000036,2024-25,{i},{i}\n" for i in range(1, 3000))
+    body += "S12000036,2024-25,01,1\n"
+    ours = fastcsv.validate_csv(str(_write(tmp_path, body)), INTEGER_KEY)
+    assert spy.calls == 0
+    monkeypatch.undo()
+    assert _without_timing(ours) == _without_timing(fastcsv.frictionless_report(str(_write(tmp_path, body)), INTEGER_KEY))
+    assert [e["note"] for e in ours["tasks"][0]["errors"]] == ["the same as in the row at position 2"]
+
+
 BOUNDS = {
     "fields": [
         {"name": "id", "type": "string", "constraints": {"required": True}},
@@ -337,7 +415,7 @@ def test_file_without_csv_extension(tmp_path: Path) -> None:
         lambda s: s["fields"][3].update(bareNumber=False),
         lambda s: s.update(missingValues=["", "NA"]),
         lambda s: s["fields"][5]["constraints"].update(unique=True),
-        lambda s: s.update(primaryKey=["count"]),
+        lambda s: s.update(primaryKey=["pct"]),
         lambda s: s.update(foreignKeys=[{"fields": ["code"], "reference": {"resource": "", "fields": ["note"]}}]),
     ],
 )

@@ -35,6 +35,11 @@ rows are then checked a block at a time, column by column:
   columns: each distinct value is decided once by frictionless's own cell
   reader; both remember the valid values;
 * the primary key: a dict of key -> row number, updated a block at a time;
+  frictionless compares keys by value (the tuple of the cells as read), so
+  an integer key cell stands for its value: "01", " 1" and "+1" are the key
+  1, and a cell that is no integer ("1.0", "x") or missing stands for None,
+  like an empty one. A column of plain integers written the usual way (no
+  sign but "-", no leading zero, no spaces) is its own key;
 * a row any of this finds suspect (or a row of the wrong length, or a blank
   one) is then read cell by cell with frictionless's own cell readers, and
   its errors are frictionless's own error classes, built as its ``Row``
@@ -58,8 +63,8 @@ answer is always frictionless's):
 * missingValues [""] (the default) on the schema and every field; no
   bareNumber, floatNumber, decimalChar or groupChar; no ``unique``
   constraint; no foreignKeys; unique field names; primaryKey fields of type
-  string (format default), no key cell but the last holding the character
-  U+001F (keys are joined with it);
+  string or integer (format default), no key cell but the last holding the
+  character U+001F (keys are joined with it);
 * frictionless's global ``system`` in its default state (onerror "ignore",
   standards "v2").
 
@@ -241,8 +246,8 @@ def _schema_plan(schema: Schema) -> tuple[list[Any], list[int]]:
         if name not in names:
             raise _Unsupported("primaryKey names a missing field")
         field = schema.fields[names.index(name)]
-        if field.type != "string":
-            raise _Unsupported("primaryKey field not of type string")
+        if field.type not in ("string", "integer"):
+            raise _Unsupported("primaryKey field not of type string or integer")
         positions.append(names.index(name))
     return checks, positions
 
@@ -269,6 +274,27 @@ def _column_check(field: Any) -> Any:
                 raise _Unsupported(f"{name} constraint frictionless cannot compare")
         bounds.append(bound)
     return _NumberCheck(reader, field.type == "integer", bool(constraints.get("required")), *bounds)
+
+
+# Integer cells that are their own key: what str(int(cell)) gives back
+# unchanged (at most 18 digits: int() refuses more than 4,300, which
+# frictionless reads as None), or empty (None); joined with "\n".
+_CANONICAL_INTEGER = r"(?:0|-?[1-9][0-9]{0,17}+)?+"
+_CANONICAL_INTEGERS = re.compile(f"{_CANONICAL_INTEGER}(?:\n{_CANONICAL_INTEGER})*+")
+
+
+def _integer_key_part(column: Sequence[str], value_reader: Callable[[Any], Any]) -> Sequence[str]:
+    """An integer key column as key parts: each cell stands for the value
+    frictionless reads from it (str(int)), "" for None (a missing cell, or
+    one that is not an integer)."""
+    joined = "\n".join(column)
+    if _CANONICAL_INTEGERS.fullmatch(joined) is not None and joined.count("\n") == len(column) - 1:
+        return column
+    out = []
+    for cell in column:
+        value = value_reader(cell) if cell else None
+        out.append("" if value is None else str(value))
+    return out
 
 
 class _RequiredCheck:
@@ -554,6 +580,10 @@ class _FastValidation:
         self.width = len(self.fields)
         self.names = [field.name for field in self.fields]
         self.readers = [field.create_cell_reader() for field in self.fields]
+        # Integer key fields: their value readers (keys are compared by value)
+        self.pk_integers = {
+            p: self.fields[p].create_value_reader() for p in self.pk if self.fields[p].type == "integer"
+        }
         self.errors: list[Any] = []
         self.rows = 0  # data rows read
         self.next_row = 2  # row number of the next data row
@@ -762,7 +792,10 @@ class _FastValidation:
         terms: the key is the tuple of the cells' values (a missing cell and
         an empty one are None), a key of Nones is an error, and a repeated key
         names the last row that had it."""
-        parts = [columns[p] for p in self.pk]
+        parts = [
+            _integer_key_part(columns[p], self.pk_integers[p]) if p in self.pk_integers else columns[p]
+            for p in self.pk
+        ]
         if len(parts) == 1:
             keys = parts[0]
             empty = ""
