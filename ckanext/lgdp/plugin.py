@@ -19,6 +19,10 @@ from ckanext.lgdp import access, access_auth, cli
 from ckanext.lgdp.connectors import auth as connector_auth
 from ckanext.lgdp.connectors import pubsub, pull, reminders
 from ckanext.lgdp.connectors import views as connector_views
+from ckanext.lgdp.dashboards import actions as dashboard_actions
+from ckanext.lgdp.dashboards import auth as dashboard_auth
+from ckanext.lgdp.dashboards import helpers as dashboard_helpers
+from ckanext.lgdp.dashboards import views as dashboard_views
 from ckanext.lgdp.ops import actions as ops_actions
 from ckanext.lgdp.ops import auth as ops_auth
 from ckanext.lgdp.ops import health
@@ -46,9 +50,10 @@ from ckanext.lgdp.submissions import views as submission_views
 # Each domain module lists what it registers in __all__.
 ACTION_MODULES = (
     ops_actions, register_actions, register_calendar, register_overlap, submission_actions, repository_actions,
-    pubsub, reminders, pull,
+    pubsub, reminders, pull, dashboard_actions,
 )
-AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth, connector_auth)
+AUTH_MODULES = (ops_auth, register_auth, access_auth, submission_auth, repository_auth, connector_auth,
+                dashboard_auth)
 
 
 def _chain(outer: Any, inner: Any) -> Any:
@@ -95,7 +100,7 @@ def collect_validators() -> dict[str, Any]:
 
 
 def collect_helpers() -> dict[str, Any]:
-    return _public(register_helpers, submission_helpers)
+    return _public(register_helpers, submission_helpers, dashboard_helpers)
 
 
 def collect_blueprints() -> list[Any]:
@@ -105,6 +110,7 @@ def collect_blueprints() -> list[Any]:
         *submission_views.get_blueprints(),
         *repository_views.get_blueprints(),
         *connector_views.get_blueprints(),
+        *dashboard_views.get_blueprints(),
     ]
 
 
