@@ -11,7 +11,7 @@ Against the running platform (``./platform.sh run``):
             ``.state/bench/deadline_tokens.json``; reused when present). The
             submissions, uploads and consolidated tables of an earlier run are
             purged first (``--clean`` also purges the returns and stops).
-  workers   ``--workers - 1`` extra ``ckan jobs worker default lgdp:validation``
+  workers   ``--workers - 1`` extra ``ckan lgdp worker lgdp:validation default``
             processes for the run (the platform runs one); stopped at the end.
   push      every upload (a generated CSV of ``--rows`` valid rows) POSTed to
             ``lgdp_submission_upload`` by the council's editor, ``--concurrency``
@@ -322,7 +322,7 @@ def main() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     for k in range(max(0, args.workers - 1)):
         logf = open(STATE / f"deadline_worker_{k}.log", "ab")
-        procs.append(subprocess.Popen([ckan_bin, "-c", args.ini, "jobs", "worker", "default", "lgdp:validation"],
+        procs.append(subprocess.Popen([ckan_bin, "-c", args.ini, "lgdp", "worker", "lgdp:validation", "default"],
                                       stdout=logf, stderr=subprocess.STDOUT, start_new_session=True))
     if procs:
         time.sleep(8)  # let them load CKAN

@@ -67,12 +67,14 @@ ckan_api_ready() {
 worker_start() {
     local ini=$1 pidf=$LGDP_RUN/worker.pid
     if pid_alive "$pidf"; then return 0; fi
-    say "starting the RQ worker"
-    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" jobs worker default lgdp:validation \
+    say "starting the worker"
+    # jobs run in the worker's own process (no fork and no reload of CKAN
+    # per job); validation is served before consolidation and QA
+    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" lgdp worker lgdp:validation default \
         >>"$LGDP_LOGS/worker.log" 2>&1 </dev/null &
     echo $! >"$pidf"
     sleep 1
-    pid_alive "$pidf" || { tail -20 "$LGDP_LOGS/worker.log"; die "the RQ worker did not start (log: $LGDP_LOGS/worker.log)"; }
+    pid_alive "$pidf" || { tail -20 "$LGDP_LOGS/worker.log"; die "the worker did not start (log: $LGDP_LOGS/worker.log)"; }
     # uploads a previous worker left half-validated are retried (or marked interrupted)
     "$LGDP_VENV/bin/ckan" -c "$ini" lgdp sweep >>"$LGDP_LOGS/worker.log" 2>&1 || true
 }

@@ -67,10 +67,11 @@ def ckan_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) 
 
 @pytest.fixture
 def run_worker() -> Callable[..., subprocess.CompletedProcess]:
-    """Drain the job queues with a real RQ worker process (burst mode)."""
+    """Drain the job queues with a real worker process (the platform's,
+    `ckan lgdp worker`, in burst mode)."""
 
     def run(*queues: str) -> subprocess.CompletedProcess:
-        result = ckan_cli("jobs", "worker", "--burst", *(queues or ("default",)))
+        result = ckan_cli("lgdp", "worker", "--burst", *(queues or ("default",)))
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
@@ -239,11 +240,11 @@ def transition(app, who: dict[str, Any], submission: str, action: str, status: i
 
 @pytest.fixture
 def live_worker():
-    """A real RQ worker process running while the test runs (for uploads
-    that wait for their validation result)."""
+    """A real worker process (`ckan lgdp worker`) running while the test
+    runs (for uploads that wait for their validation result)."""
     ckan = Path(sys.executable).with_name("ckan")
     proc = subprocess.Popen(
-        [str(ckan), "-c", str(ROOT / "test.ini"), "jobs", "worker", "lgdp:validation"],
+        [str(ckan), "-c", str(ROOT / "test.ini"), "lgdp", "worker", "lgdp:validation"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     yield proc
@@ -327,3 +328,35 @@ def receiver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_address[1]}/hook", "got": got, "answers": answers}
     server.shutdown()
+
+
+@pytest.fixture
+def live_server():
+    """A real CKAN web server (`ckan run` with test.ini) on a free loopback
+    port, for the README's examples and the browser tests; yields its base
+    URL (http://127.0.0.1:PORT)."""
+    import signal
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ckan = Path(sys.executable).with_name("ckan")
+    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if requests.get(url + "/api/3/action/status_show", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:] if proc.poll() is not None else "no answer"
+        time.sleep(0.5)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=20)

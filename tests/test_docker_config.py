@@ -187,15 +187,24 @@ def command_args(command) -> list[str]:
     return [str(a) for a in command]
 
 
+WORKER_COMMANDS = ("lgdp worker", "jobs worker")
+
+
 def worker_queues(args: list[str]) -> list[str]:
-    """The queues of a `ckan [-c INI] jobs worker [OPTIONS] QUEUE...` command."""
+    """The queues of a `ckan [-c INI] lgdp worker [OPTIONS] QUEUE...` command
+    (or CKAN's own `jobs worker`)."""
     i = args.index("worker")
-    assert args[i - 1] == "jobs", args
+    assert args[i - 1] in ("lgdp", "jobs"), args
     queues = []
+    skip = False
     for arg in args[i + 1:]:
         if arg.startswith((">", "&", "|", "2>", "<")):
             break
-        if not arg.startswith("-"):
+        if skip:
+            skip = False
+        elif arg == "--max-jobs":
+            skip = True
+        elif not arg.startswith("-"):
             queues.append(arg)
     return queues
 
@@ -205,9 +214,9 @@ def local_worker_queues() -> list[str]:
     found = []
     for script in (ROOT / "platform.sh", *sorted((ROOT / "scripts").glob("*.sh"))):
         for line in script.read_text(encoding="utf-8").splitlines():
-            if "jobs worker" in line and not line.lstrip().startswith("#"):
+            if any(c in line for c in WORKER_COMMANDS) and not line.lstrip().startswith("#"):
                 found.append(worker_queues(shlex.split(line.rstrip().rstrip("\\"))))
-    assert found, "platform.sh starts no `ckan jobs worker`"
+    assert found, "platform.sh starts no worker (`ckan lgdp worker`)"
     assert all(q == found[0] for q in found), f"local workers differ: {found}"
     return found[0]
 
@@ -361,7 +370,7 @@ def test_worker_is_the_ckan_image_on_the_local_queues(services, runtime_env):
     assert worker.get("image") == ckan.get("image") and worker.get("image")
     assert worker.get("build") == ckan.get("build")
     args = command_args(worker["command"])
-    assert args[0] == "ckan" and "jobs" in args and "worker" in args, args
+    assert args[0] == "ckan" and "lgdp" in args and "worker" in args, args
     queues = worker_queues(args)
     assert queues == local_worker_queues(), (
         "the worker container must listen on the queues of the local worker "

@@ -91,6 +91,18 @@ def sweep() -> None:
 
 
 @lgdp.command()
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+@click.option("--max-jobs", type=click.IntRange(1), help="Stop after this many jobs.")
+@click.argument("queues", nargs=-1)
+def worker(burst: bool, max_jobs: int | None, queues: tuple[str, ...]) -> None:
+    """Run the background jobs of QUEUES (default: lgdp:validation, then
+    default), each in this process: no fork and no reload of CKAN per job."""
+    from ckanext.lgdp.ops import worker as ops_worker
+
+    ops_worker.work(queues, burst=burst, max_jobs=max_jobs)
+
+
+@lgdp.command()
 @click.option("--return", "return_name", help="Only this data return.")
 @click.option("--no-qa", is_flag=True, help="Do not run the quality checks afterwards.")
 def consolidate(return_name: str | None, no_qa: bool) -> None:
