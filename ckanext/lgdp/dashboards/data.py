@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import statistics
 from typing import Any, Iterable
 
@@ -34,6 +35,8 @@ from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag, StandardVersion
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.repository import TABLE_TYPE, reference
+
+log = logging.getLogger(__name__)
 
 NUMERIC = ("integer", "number")
 # Return topics whose LGBF comparisons use the "people" family groups.
@@ -119,11 +122,27 @@ def _table_resources(table: model.Package) -> dict[int, str]:
     return out
 
 
+# table id -> ((table modified, return modified), indicators): worked out again
+# only when the table (its resources, publication) or its return (its
+# standard) has changed since.
+_CACHE: dict[str, tuple[tuple[Any, ...], list[Indicator]]] = {}
+
+
 def table_indicators(table: model.Package) -> list[Indicator]:
     """The indicators of one consolidated table, newest standard first."""
     return_pkg = model.Package.get(table.extras.get("data_return") or "")
     if return_pkg is None or return_pkg.state != "active":
         return []
+    stamp = (table.metadata_modified, return_pkg.metadata_modified, return_pkg.name)
+    cached = _CACHE.get(table.id)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    found = _work_out(table, return_pkg)
+    _CACHE[table.id] = (stamp, found)
+    return found
+
+
+def _work_out(table: model.Package, return_pkg: model.Package) -> list[Indicator]:
     resources = _table_resources(table)
     if not resources:
         return []
@@ -181,12 +200,6 @@ def find(reader: Reader, indicator_id: str) -> Indicator | None:
 
 # ---------------------------------------------------------------- reading
 
-def _column_exists(conn: Any, resource_id: str, column: str) -> bool:
-    return bool(conn.execute(sa.text(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = :t AND column_name = :c"),
-        {"t": resource_id, "c": column}).first())
-
-
 def observations(ind: Indicator) -> list[dict[str, Any]]:
     """One row per council and period: value (sum or mean of the submission's
     rows), population, period start."""
@@ -194,20 +207,23 @@ def observations(ind: Indicator) -> list[dict[str, Any]]:
 
     agg = "sum" if ind.countable else "avg"
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    with get_read_engine().connect() as conn:
-        for resource_id in ind.resources:
-            if not _column_exists(conn, resource_id, ind.field):
+    for resource_id in ind.resources:
+        sql = (f"SELECT council_gss, max(council_name), period, min(period_start), "
+               f"{agg}({identifier(ind.field)}), max(population), count({identifier(ind.field)}) "
+               f"FROM {identifier(resource_id)} GROUP BY council_gss, period")
+        try:
+            with get_read_engine().connect() as conn:
+                result = conn.execute(sa.text(sql)).fetchall()
+        except sa.exc.ProgrammingError:  # a table without the column (or gone): nothing from it
+            log.warning("%s: no column %s in %s", ind.id, ind.field, resource_id)
+            continue
+        for gss, name, period, start, value, population, n in result:
+            key = (gss, period)
+            if key in out or n == 0:  # the newest standard's table wins
                 continue
-            sql = (f"SELECT council_gss, max(council_name), period, min(period_start), "
-                   f"{agg}({identifier(ind.field)}), max(population), count({identifier(ind.field)}) "
-                   f"FROM {identifier(resource_id)} GROUP BY council_gss, period")
-            for gss, name, period, start, value, population, n in conn.execute(sa.text(sql)):
-                key = (gss, period)
-                if key in out or n == 0:  # the newest standard's table wins
-                    continue
-                out[key] = {"gss": gss, "name": name, "period": period, "period_start": start,
-                            "value": float(value) if value is not None else None,
-                            "population": int(population) if population is not None else None}
+            out[key] = {"gss": gss, "name": name, "period": period, "period_start": start,
+                        "value": float(value) if value is not None else None,
+                        "population": int(population) if population is not None else None}
     return sorted(out.values(), key=lambda r: (r["period_start"], r["period"], r["gss"]))
 
 
@@ -265,14 +281,18 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
     if period not in all_periods:
         period = periods[-1] if periods else (all_periods[-1] if all_periods else None)
     by_key = {(r["gss"], r["period"]): r for r in obs}
+    by_period: dict[str, list[dict[str, Any]]] = {}
+    for r in obs:
+        by_period.setdefault(r["period"], []).append(r)
 
     def measure(row: dict[str, Any] | None) -> float | None:
         if row is None:
             return None
         return _rate(row["value"], row["population"]) if ind.countable else row["value"]
 
+    @functools.lru_cache(maxsize=None)
     def scotland(p: str) -> dict[str, Any]:
-        rows = [r for r in obs if r["period"] == p and r["value"] is not None]
+        rows = [r for r in by_period.get(p, []) if r["value"] is not None]
         if not rows:
             return {"value": None, "rate": None, "measure": None, "councils": 0}
         if ind.countable:
@@ -296,7 +316,7 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
     flagged = {(f["council_gss"], f["period"]) for f in flags}
     ranking = []
     if period:
-        present = [r for r in obs if r["period"] == period and measure(r) is not None]
+        present = [r for r in by_period.get(period, []) if measure(r) is not None]
         present.sort(key=lambda r: (-measure(r), r["name"] or r["gss"]))
         for position, r in enumerate(present, start=1):
             ranking.append({"rank": position, "gss": r["gss"], "name": names.get(r["gss"], r["name"]),
