@@ -273,3 +273,19 @@ def test_saving_through_the_form(app, world):
     resp = app.post("/benchmarking/saved", headers=people["a_editor"]["headers"], data={"title": ""},
                     follow_redirects=True)
     assert "Give the dashboard a name" in resp.get_data(as_text=True)
+
+
+def test_the_return_page_shows_standard_calendar_history_dashboards_and_dcat(app, world):
+    people = world["people"]
+    page = app.get(f"/data-return/{RETURN_NAME}").get_data(as_text=True)
+    # the standard as a readable table, the calendar, history, quality checks, DCAT
+    assert 'class="table table-striped lgdp-standard"' in page and "chargeable_dwellings" in page
+    assert "lgdp-return-due" in page and "/calendar" in page
+    assert f"/return/{RETURN_NAME}/history" in page and f"/qa/return/{RETURN_NAME}" in page
+    assert f"/dataset/{RETURN_NAME}.ttl" in page
+    # links to its dashboards only for those who may read the table
+    assert "/benchmarking/indicator?indicator=" not in page
+    agency = app.get(f"/data-return/{RETURN_NAME}", headers=people["r_editor"]["headers"]).get_data(as_text=True)
+    assert re.search(rf"/benchmarking/indicator\?indicator={RETURN_NAME}(:|%3A)chargeable_dwellings", agency)
+    ttl = app.get(f"/dataset/{RETURN_NAME}.ttl")
+    assert ttl.status_code == 200 and "dcat:Dataset" in ttl.get_data(as_text=True)

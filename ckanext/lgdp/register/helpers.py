@@ -16,6 +16,7 @@ __all__ = [
     "lgdp_standard_fields",
     "lgdp_return_overlaps",
     "lgdp_facet_labeller",
+    "lgdp_return_due",
 ]
 
 
@@ -49,6 +50,20 @@ def lgdp_return_overlaps(name: str) -> list[dict[str, Any]]:
     except (tk.NotAuthorized, tk.ObjectNotFound, tk.ValidationError):
         return []
     return result.get("overlaps", [])
+
+
+def lgdp_return_due(return_id: str, limit: int = 4) -> list[dict[str, Any]]:
+    """The next instances of a return from the collection calendar (period
+    and due date), for its page."""
+    import datetime as dt
+
+    today = dt.date.today()
+    try:
+        found = tk.get_action("lgdp_calendar_show")({"user": _user()}, {
+            "start": today.isoformat(), "end": (today + dt.timedelta(days=2 * 366)).isoformat()})
+    except (tk.NotAuthorized, tk.ValidationError):
+        return []
+    return [i for i in found["instances"] if i["return_id"] == return_id][:limit]
 
 
 def _user() -> str:
