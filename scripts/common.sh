@@ -96,12 +96,25 @@ apt_missing() {
     command -v mvn >/dev/null 2>&1 || missing+=(maven)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+    # npm installs the pages' JavaScript libraries (install_assets)
+    command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     printf '%s\n' "${missing[@]}" | sort -u | grep -v '^$' || true
 }
 
+# Debian packages only the test suite needs: the browser tests' headless
+# Chromium and its WebDriver (tests/browser/conftest.py uses these paths).
+apt_missing_test() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    printf '%s\n' "${missing[@]}" | grep -v '^$' || true
+}
+
+# install_system [test]: the missing Debian packages (with "test": those of
+# the test suite too).
 install_system() {
     local pkgs
-    pkgs=$(apt_missing | tr '\n' ' ')
+    pkgs=$({ apt_missing; [ "${1:-}" != test ] || apt_missing_test; } | sort -u | tr '\n' ' ')
     if [ -n "${pkgs// /}" ]; then
         say "installing Debian packages: $pkgs"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -125,5 +138,23 @@ install_python() {
     "$LGDP_VENV/bin/pip" install -q -r "$LGDP_ROOT/requirements.txt" -r "$LGDP_ROOT/dev-requirements.txt" \
         -e "$LGDP_ROOT" >"$LGDP_LOGS/pip.log" 2>&1 \
         || { tail -30 "$LGDP_LOGS/pip.log"; die "pip install failed (log: $LGDP_LOGS/pip.log)"; }
+    echo "$want" >"$stamp"
+}
+
+# The JavaScript libraries of the pages (ckanext/lgdp/assets/package.json,
+# e.g. ECharts) into ckanext/lgdp/assets/node_modules, exactly as locked in
+# package-lock.json; CKAN's webassets serve them from there. A stamp of the
+# lock file skips the install when nothing changed.
+install_assets() {
+    local assets="$LGDP_ROOT/ckanext/lgdp/assets" want
+    local stamp="$assets/node_modules/.lgdp-package-lock"
+    want=$(sha256sum "$assets/package-lock.json" | cut -c1-16)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -f "$assets/node_modules/echarts/dist/echarts.min.js" ]; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || die "npm is missing (Debian package npm)"
+    say "installing the JavaScript libraries (npm ci in ckanext/lgdp/assets)"
+    npm ci --prefix "$assets" --no-audit --no-fund >"$LGDP_LOGS/npm.log" 2>&1 \
+        || { tail -30 "$LGDP_LOGS/npm.log"; die "npm ci failed (log: $LGDP_LOGS/npm.log)"; }
     echo "$want" >"$stamp"
 }

@@ -3,43 +3,14 @@ test configuration) as a council system and an agency analyst would."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import ROOT, api, csv_bytes, ctas_rows, make_world, transition
 
 pytestmark = [pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")]
-
-
-@pytest.fixture
-def live_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ckan = Path(sys.executable).with_name("ckan")
-    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(url + "/api/3/action/status_show", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:] if proc.poll() is not None else "no answer"
-        time.sleep(0.5)
-    yield url
-    import signal
-
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
 
 
 def _run(script, url, token, *args):
