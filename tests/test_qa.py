@@ -308,6 +308,46 @@ def test_period_argument_limits_flags_to_that_period(ct_planted, ct_schema, pop)
     assert {f.check for f in ahead} == {"missing"} and len(ahead) == 32
 
 
+def _flags_json(flags: list[Flag]) -> list[str]:
+    """Flags as text; without the totals check's ``detail.row``, the
+    position of the failing row among the rows the checks were given."""
+    out = []
+    for f in flags:
+        d = f.as_dict()
+        d["detail"] = {k: v for k, v in d["detail"].items() if not (f.check == "totals" and k == "row")}
+        out.append(json.dumps(d, sort_keys=True, default=str))
+    return out
+
+
+def test_the_checks_of_a_period_need_only_the_periods_it_reads(ct_planted, ct_schema, hl2_clean, hl2_schema, pop):
+    """After an acceptance the checks of its period read only that period
+    and each council's previous one (periods_read): the same flags as over
+    the whole table, for every period, gaps and several rows per
+    council-period included."""
+    t = ct_planted.copy()
+    orkney = (t.council_name == "Orkney Islands") & (t.period == "2023-24")
+    t.loc[orkney, "chargeable_dwellings"] = (t.loc[orkney, "chargeable_dwellings"] * 1.6).round()
+    t = t[~((t.council_name == "Fife") & t.period.isin(["2020-21", "2021-22"]))]
+    split = pd.concat([hl2_clean, hl2_clean.iloc[::3]], ignore_index=True)
+    split.loc[split.index[::7], "households_hostel"] += 3
+    for table, schema in ((t, ct_schema), (split, hl2_schema)):
+        periods = list(dict.fromkeys(table.period)) + ["2099-00"]
+        for period in periods:
+            read = qa.periods_read(table[["council_gss", "period", "period_start"]], period)
+            assert period in read and len(read) <= 3
+            part = table[table.period.isin(read)]
+            if part.empty:  # as table_frame: nobody reported it, the whole table
+                part = table
+            whole = run_checks(table, schema, period=period, councils=COUNCILS, population=pop)
+            assert _flags_json(run_checks(part, schema, period=period, councils=COUNCILS, population=pop)) == \
+                _flags_json(whole), period
+    keys = t[["council_gss", "period", "period_start"]]
+    assert qa.periods_read(keys, "2024-25") == ["2023-24", "2024-25"]
+    # Fife skipped two years: its 2022-23 is compared with its 2019-20
+    assert qa.periods_read(keys, "2022-23") == ["2019-20", "2021-22", "2022-23"]
+    assert qa.periods_read(keys, "2099-00") == ["2099-00"]
+
+
 def test_totals_not_equal_to_parts(hl2_clean, hl2_schema, pop):
     t = hl2_clean.copy()
     dundee = (t.council_name == "Dundee City") & (t.period == "2024-Q3")

@@ -136,3 +136,61 @@ def test_flags_are_explained_by_the_council_and_closed_by_the_agency(app, world,
     assert "Agreed extension to 30 June" in page
     page = app.get("/qa/council/aberdeenshire", headers=people["b_editor"]["headers"]).get_data(as_text=True)
     assert "Our return is with the finance director" in page
+
+
+@pytest.mark.usefixtures("clean_queues")
+def test_acceptances_of_one_period_share_one_run_of_the_checks(app, world, live_worker, run_worker):
+    """On a busy day the checks of a return's period are queued once, not
+    once per acceptance; the run that follows sees every acceptance."""
+    _accept(app, world, "aberdeen-city", "2023-24")
+    _accept(app, world, "aberdeenshire", "2023-24", dwellings=90000)
+    titles = [j["title"] for j in call_action("job_list", queues=["default"])]
+    assert sum(t.startswith("lgdp consolidate") for t in titles) == 2
+    run_worker("--max-jobs", "2", "default")  # the two consolidations
+    titles = [j["title"] for j in call_action("job_list", queues=["default"])]
+    assert len(titles) == 1 and titles[0].startswith("lgdp qa ") and titles[0].endswith(" 2023-24")
+    run_worker("default")
+    assert call_action("job_list", queues=["default"]) == []
+    # the checks ran over both councils' rows: nobody is missing for 2023-24
+    flags = call_action("lgdp_qa_flag_list", data_return="council-tax-collection", period="2023-24")
+    assert not [f for f in flags if f["check"] == "missing"]
+    assert len(_rows(app, world["people"]["x_member"], period="2023-24")["records"]) == 2
+    # and a later acceptance queues them again
+    _accept(app, world, "aberdeen-city", "2022-23")
+    run_worker("default")
+    assert call_action("job_list", queues=["default"]) == []
+
+
+@pytest.mark.usefixtures("clean_queues")
+def test_two_workers_consolidating_one_return_make_one_table(app, world, live_worker):
+    """A worker that finds the table being made by another waits for it and
+    uses it (no second table dataset or DataStore table)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from ckan import model
+
+    from ckanext.lgdp.repository import consolidate
+    from tests.conftest import ROOT, standard
+
+    _accept(app, world, "aberdeen-city", "2023-24")
+    with consolidate._creating(TABLE):  # another worker is making the table
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ckan")), "-c", str(ROOT / "test.ini"), "lgdp", "worker", "--burst",
+             "default"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not model.Session.execute(sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar():
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never waited for the lock"
+            model.Session.rollback()
+            time.sleep(0.2)
+        model.Session.rollback()
+        made = consolidate._create_table(TABLE, call_action("package_show", id="council-tax-collection"))
+        resource_id = consolidate._create_resource(made, 1, standard("council-tax-collection.v1"))
+    assert worker.wait(timeout=120) == 0, worker.stderr.read()[-3000:]
+    table = call_action("package_show", id=TABLE)
+    assert [r["id"] for r in table["resources"]] == [resource_id]
+    assert _rows(app, world["people"]["x_member"])["total"] == 1

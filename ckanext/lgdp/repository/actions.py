@@ -55,8 +55,9 @@ def platform_councils() -> list[dict[str, str]]:
     return out
 
 
-def table_frame(return_pkg: model.Package) -> tuple[Any, dict[str, Any] | None]:
-    """The return's consolidated rows (latest standard version) as a DataFrame."""
+def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """The return's consolidated rows (latest standard version) as a
+    DataFrame: all of them, or those the checks of ``period`` need."""
     import pandas as pd
 
     try:
@@ -74,7 +75,10 @@ def table_frame(return_pkg: model.Package) -> tuple[Any, dict[str, Any] | None]:
                    StandardVersion.version == int(latest.get("standard_version") or 1))
            .first())
     schema = row.schema if row is not None else None
-    frame = consolidate.read_table(latest["id"])
+    periods = consolidate.check_periods(latest["id"], period) if period is not None else None
+    frame = consolidate.read_table(latest["id"], periods)
+    if frame.empty and periods is not None:  # nobody reported the period: every council is missing
+        frame = consolidate.read_table(latest["id"])
     if "period_start" in frame:
         frame["period_start"] = frame["period_start"].astype(str)
     return frame, schema
@@ -88,7 +92,7 @@ def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
     from ckanext.lgdp.repository import qa
 
     return_pkg = _return(return_id)
-    frame, schema = table_frame(return_pkg)
+    frame, schema = table_frame(return_pkg, period)
     if frame.empty or not schema:
         return {"raised": 0, "seen": 0, "resolved": 0}
     pops = pd.DataFrame(

@@ -10,11 +10,14 @@ duplicates or drops rows of other councils or periods.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import functools
+import hashlib
+import io
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -72,13 +75,37 @@ def columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return out + TAIL_COLUMNS
 
 
+@contextlib.contextmanager
+def _creating(name: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock named after a table while it (or its
+    DataStore resource) is made, so that two workers consolidating the same
+    return at once make one table, not two: the second waits, then finds
+    the first's. On its own connection: the actions inside commit."""
+    key = int.from_bytes(hashlib.sha256(f"lgdp-table:{name}".encode()).digest()[:8], "big", signed=True)
+    with model.meta.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
 def ensure_table(return_dict: dict[str, Any]) -> dict[str, Any]:
-    """The return's table dataset (made on first use, not published)."""
+    """The return's table dataset (made on first use, not published; safe
+    when several workers make it at once)."""
     name = table_name(return_dict["name"])
     try:
         return tk.get_action("package_show")({"ignore_auth": True}, {"id": name})
     except tk.ObjectNotFound:
         pass
+    with _creating(name):
+        try:  # made by another worker while this one waited
+            return tk.get_action("package_show")({"ignore_auth": True}, {"id": name})
+        except tk.ObjectNotFound:
+            return _create_table(name, return_dict)
+
+
+def _create_table(name: str, return_dict: dict[str, Any]) -> dict[str, Any]:
     return tk.get_action("package_create")(_site(), {
         "type": TABLE_TYPE,
         "name": name,
@@ -91,11 +118,27 @@ def ensure_table(return_dict: dict[str, Any]) -> dict[str, Any]:
     })
 
 
-def ensure_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
-    """The DataStore table holding rows of one standard version."""
+def _version_resource(table: dict[str, Any], version: int) -> str | None:
     for res in table.get("resources") or []:
         if str(res.get("standard_version") or "") == str(version) and res.get("datastore_active"):
             return res["id"]
+    return None
+
+
+def ensure_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
+    """The DataStore table holding rows of one standard version (one, even
+    when several workers ask for it at once)."""
+    found = _version_resource(table, version)
+    if found:
+        return found
+    with _creating(table["name"]):
+        # as it is now: another worker may have made it while this one waited
+        model.Session.expire_all()
+        table = tk.get_action("package_show")({"ignore_auth": True}, {"id": table["id"]})
+        return _version_resource(table, version) or _create_resource(table, version, schema)
+
+
+def _create_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
     result = tk.get_action("datastore_create")(_site(), {
         "resource": {"package_id": table["id"], "name": f"All councils, standard version {version}",
                      "format": "CSV", "standard_version": version,
@@ -143,16 +186,47 @@ def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council
 
 
 @functools.lru_cache(maxsize=256)
-def _statements(resource_id: str, names: tuple[str, ...]) -> tuple[Any, Any, Any]:
-    """The DELETE (one council-period), DELETE (all) and INSERT of a table,
+def _statements(resource_id: str, names: tuple[str, ...]) -> tuple[Any, Any, str]:
+    """The DELETE (one council-period), DELETE (all) and COPY of a table,
     built once per table and column list."""
     from ckanext.datastore.backend.postgres import identifier
 
     table = identifier(resource_id)
     delete_one = sa.text(f"DELETE FROM {table} WHERE council_gss = :gss AND period = :period")
     delete_all = sa.text(f"DELETE FROM {table}")
-    insert = sa.table(resource_id, *[sa.column(n) for n in names]).insert()
-    return delete_one, delete_all, insert
+    copy = f"COPY {table} ({', '.join(identifier(n) for n in names)}) FROM STDIN"
+    return delete_one, delete_all, copy
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    """A value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_rows(conn: Any, copy: str, names: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Insert rows with one COPY (the fastest way in, triggers and indexes
+    maintained as for INSERT), on the transaction of ``conn``."""
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join([_copy_value(row.get(n)) for n in names]))
+        buf.write("\n")
+    buf.seek(0)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.copy_expert(copy, buf)
+    finally:
+        cursor.close()
 
 
 def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
@@ -160,41 +234,71 @@ def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, A
     from ckanext.datastore.backend.postgres import get_write_engine
 
     names = tuple(f["id"] for f in fields)
-    delete_one, _all, insert = _statements(resource_id, names)
+    delete_one, _all, copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
         conn.execute(delete_one, {"gss": gss, "period": period})
         if rows:
-            conn.execute(insert, [{n: row.get(n) for n in names} for row in rows])
+            _copy_rows(conn, copy, names, rows)
 
 
 def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
-    """Replace a whole table in one transaction: one DELETE, one multi-row
-    INSERT (a rebuild is all or nothing)."""
+    """Replace a whole table in one transaction: one DELETE, one COPY (a
+    rebuild is all or nothing)."""
     from ckanext.datastore.backend.postgres import get_write_engine
 
     names = tuple(f["id"] for f in fields)
-    _one, delete_all, insert = _statements(resource_id, names)
+    _one, delete_all, copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
         conn.execute(delete_all)
         if rows:
-            conn.execute(insert, [{n: row.get(n) for n in names} for row in rows])
+            _copy_rows(conn, copy, names, rows)
 
 
-def read_table(resource_id: str) -> Any:
-    """A DataStore table as a pandas DataFrame (numeric columns as numbers)."""
-    from decimal import Decimal
+NUMERIC_OID = 1700  # PostgreSQL's numeric: psycopg2 gives Decimal
 
+
+def read_table(resource_id: str, periods: Iterable[str] | None = None) -> Any:
+    """A DataStore table (only the rows of ``periods`` when given) as a
+    pandas DataFrame, numeric columns as numbers; without the DataStore's
+    full-text column."""
     import pandas as pd
 
     from ckanext.datastore.backend.postgres import get_read_engine, identifier
 
+    table = identifier(resource_id)
     with get_read_engine().connect() as conn:
-        result = conn.execute(sa.text(f"SELECT * FROM {identifier(resource_id)}"))
+        names = [row[0] for row in conn.execute(sa.text(
+            "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
+            "AND NOT attisdropped AND attname <> '_full_text' ORDER BY attnum"), {"t": table})]
+        select = f"SELECT {', '.join(identifier(n) for n in names)} FROM {table}"
+        params: dict[str, Any] = {}
+        if periods is not None:
+            select += " WHERE period = ANY(:periods)"
+            params["periods"] = sorted(set(periods))
+        result = conn.execute(sa.text(select), params)
+        numeric = [d[0] for d in result.cursor.description if d[1] == NUMERIC_OID]
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for column in frame.columns:  # numeric columns arrive as Decimal
-        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
+    for column in numeric:  # Decimal to numbers (a column of only NULLs stays as it is)
+        if frame[column].notna().any():
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+def check_periods(resource_id: str, period: str) -> list[str]:
+    """The periods of a table the checks of ``period`` read
+    (``qa.periods_read``), from one row per council-period."""
+    import pandas as pd
+
+    from ckanext.datastore.backend.postgres import get_read_engine, identifier
+    from ckanext.lgdp.repository import qa
+
+    with get_read_engine().connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT council_gss, period, min(period_start) FROM {identifier(resource_id)} "
+            "GROUP BY council_gss, period")).fetchall()
+    keys = pd.DataFrame([(gss, label, str(start)) for gss, label, start in rows],
+                        columns=["council_gss", "period", "period_start"])
+    return qa.periods_read(keys, period)
 
 
 def prepared(submission_id: str) -> dict[str, Any] | None:

@@ -1,5 +1,14 @@
 """Background work of the central repository: when a submission is accepted,
-its rows are consolidated and the return's period is checked again."""
+its rows are consolidated, then the return's period is checked again.
+
+The checks read the return's table, so on a deadline day, with many
+acceptances of one return in a row, one run of the checks per acceptance
+would read the table again and again for little: the consolidation job
+queues the checks of its return and period only when no run of them is
+waiting already (one pending QA job per return and period, remembered in
+Redis). The run clears that mark when it starts, before it reads the table,
+so every consolidation is followed by a run of the checks that sees it.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,22 +18,86 @@ import ckan.plugins.toolkit as tk
 
 log = logging.getLogger(__name__)
 
+QUEUE = "default"
+# A pending mark whose job was lost (the queue emptied by hand) is taken over
+# at the next acceptance; the expiry is only a backstop.
+PENDING_SECONDS = 24 * 3600
+WAITING = ("queued", "deferred", "scheduled")
+
 # Sent by lgdp_submission_transition after an acceptance (sender: the submission id).
 accepted = tk.signals.ckanext.signal("lgdp_submission_accepted")
 
 
 def on_accepted(sender: str, **kwargs: Any) -> None:
-    tk.enqueue_job(consolidate_job, [sender], title=f"lgdp consolidate {sender}", queue="default")
+    tk.enqueue_job(consolidate_job, [sender], title=f"lgdp consolidate {sender}", queue=QUEUE)
 
 
 def consolidate_job(submission_id: str) -> dict[str, Any]:
     from ckanext.lgdp.repository import consolidate
-    from ckanext.lgdp.repository.actions import run_qa
 
     result = consolidate.consolidate_submission(submission_id)
     if result.get("return_id"):
-        result["qa"] = run_qa(result["return_id"], result.get("period"))
+        result["qa"] = "queued" if enqueue_qa(result["return_id"], result.get("period")) else "already queued"
     log.info("consolidated %s: %s", submission_id, result)
+    return result
+
+
+def _pending_key(return_id: str, period: str | None) -> str:
+    return f"ckan:{tk.config.get('ckan.site_id')}:lgdp:qa-pending:{return_id}:{period or '*'}"
+
+
+def _waiting(job_id: bytes | str | None) -> bool:
+    if not job_id:
+        return False
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from ckan.lib.redis import connect_to_redis
+
+    if isinstance(job_id, bytes):
+        job_id = job_id.decode()
+    try:
+        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True) in WAITING
+    except NoSuchJobError:
+        return False
+
+
+def enqueue_qa(return_id: str, period: str | None = None) -> bool:
+    """Queue the checks of a return (and period) unless a run of them is
+    already waiting; True when this call queued it."""
+    from ckan.lib.redis import connect_to_redis
+
+    redis = connect_to_redis()
+    key = _pending_key(return_id, period)
+    for _attempt in range(2):
+        # claimed for a minute, then for as long as the job waits
+        if redis.set(key, "", nx=True, ex=60):
+            try:
+                job = tk.enqueue_job(qa_job, [return_id, period], title=f"lgdp qa {return_id} {period or ''}".rstrip(),
+                                     queue=QUEUE)
+            except Exception:
+                redis.delete(key)
+                raise
+            redis.set(key, job.id, xx=True, ex=PENDING_SECONDS)
+            return True
+        current = redis.get(key)
+        if current == b"" or _waiting(current):
+            return False  # being queued by another worker this moment, or waiting
+        # its job is gone (the queue emptied, the job failed): take over
+        redis.delete(key)
+    return False
+
+
+def qa_job(return_id: str, period: str | None = None) -> dict[str, int]:
+    """Run the checks; clear the pending mark first, so that an acceptance
+    consolidated while they run queues another run."""
+    from ckan.lib.redis import connect_to_redis
+
+    from ckanext.lgdp.repository.actions import run_qa
+
+    connect_to_redis().delete(_pending_key(return_id, period))
+    result = run_qa(return_id, period)
+    log.info("quality checks of %s %s: %s", return_id, period or "", result)
     return result
 
 

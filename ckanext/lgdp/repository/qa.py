@@ -677,6 +677,26 @@ def _totals(
     return flags
 
 
+def periods_read(keys: pd.DataFrame, period: str) -> list[str]:
+    """The periods whose rows ``run_checks(..., period=period)`` reads:
+    ``period`` and, for each council that reported it, the council's
+    previous period present (the jump check), taken in the order the checks
+    take them. ``keys``: ``council_gss``, ``period``, ``period_start`` of the
+    table's rows (or of one row per council-period). The checks of the
+    period over only these rows give the same flags as over the whole table."""
+    df = pd.DataFrame({
+        "council_gss": keys["council_gss"].astype(str).to_numpy(dtype=object),
+        "period": keys["period"].astype(str).to_numpy(dtype=object),
+        "_start": pd.to_datetime(keys["period_start"], errors="coerce", format="ISO8601").to_numpy(),
+    })
+    if df.duplicated(["council_gss", "period"]).any():
+        df = df.groupby(["council_gss", "period"], sort=False)[["_start"]].min().reset_index()
+    df = df.sort_values(["council_gss", "_start", "period"], na_position="last", kind="stable").reset_index(drop=True)
+    previous = df.groupby("council_gss", sort=False)["period"].shift(1)
+    wanted = (df["period"] == period) & previous.notna()
+    return sorted({period, *previous[wanted]})
+
+
 def run_checks(
     table: pd.DataFrame,
     schema: dict,
