@@ -56,7 +56,7 @@ this.ckan.module('lgdp-chart', function ($) {
       animation: false,
       tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}, valueFormatter: fmt},
       grid: {left: 150, right: 40, top: 10, bottom: 30},
-      xAxis: {type: 'value', scale: false},
+      xAxis: {type: 'value', scale: !r.from_zero},
       yAxis: {type: 'category', inverse: true, data: r.names, axisLabel: {fontSize: 11, interval: 0}},
       series: [{
         type: 'bar', name: data.measure,

@@ -111,6 +111,7 @@ def _chart_data(fig: dict[str, Any]) -> dict[str, Any]:
                     "names": [r["name"] for r in ranked], "codes": [r["gss"] for r in ranked],
                     "values": [r["measure"] for r in ranked],
                     "highlight": [r["highlight"] for r in ranked], "flagged": [r["flagged"] for r in ranked],
+                    "from_zero": bool(ind["countable"]),
                     "scotland": (headline.get("scotland") or {}).get("measure"),
                     "family": (headline.get("family") or {}).get("measure"),
                     "labels": {"scotland": tk._("Scotland"), "family": tk._("Family group average"),
