@@ -9,6 +9,7 @@ service and no CKAN fixture.
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shlex
 import shutil
@@ -416,7 +417,7 @@ def test_solr_is_ckans_solr_9_image_for_this_ckan(services, env_example, instruc
     m = re.fullmatch(r"ckan/ckan-solr:(\d+\.\d+)-solr9(?:\.\d+)?", image)
     assert m, f"solr must run a Solr 9 image of ckan/ckan-solr, not {image!r}"
     assert m.group(1) == major_minor(requirements_ckan_version())
-    base = next(args for word, args in instructions if word == "FROM")
+    base = [args for word, args in instructions if word == "FROM"][-1]
     assert base.startswith(f"ckan/ckan-base:{m.group(1)}."), (image, base)
     url = urlsplit(env_example["CKAN_SOLR_URL"])
     assert (url.hostname, url.port) == ("solr", 8983)
@@ -489,11 +490,67 @@ def test_db_service_has_what_its_init_script_reads(services):
 
 def test_dockerfile_builds_on_a_pinned_ckan_2_11_base(instructions):
     froms = [args for word, args in instructions if word == "FROM"]
-    assert len(froms) == 1, froms
-    base = froms[0].split()[0]
+    # build stages first (named, e.g. the npm assets), the CKAN image last
+    assert all(re.search(r"\sAS\s+\S+$", f, re.IGNORECASE) for f in froms[:-1]), froms
+    base = froms[-1].split()[0]
     m = re.fullmatch(r"ckan/ckan-base:(\d+\.\d+)\.(\d+)(?:-py3\.\d+)?", base)
-    assert m, f"FROM must pin a ckan/ckan-base patch release, not {froms[0]!r}"
+    assert m, f"the last FROM must pin a ckan/ckan-base patch release, not {froms[-1]!r}"
     assert m.group(1) == major_minor(requirements_ckan_version()) == "2.11"
+
+
+def dockerfile_stages(instructions) -> dict[str, list[tuple[str, str]]]:
+    """The instructions of each build stage, by stage name (the final,
+    unnamed stage as "")."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for word, args in instructions:
+        if word == "FROM":
+            m = re.search(r"\sAS\s+(\S+)$", args, re.IGNORECASE)
+            current = stages.setdefault(m.group(1) if m else "", [])
+        current.append((word, args))
+    return stages
+
+
+ASSETS = "ckanext/lgdp/assets"
+
+
+def test_dockerfile_builds_the_npm_assets(instructions):
+    # the assets' npm packages as locked, installed with `npm ci` in a Node
+    # build stage, and their node_modules copied where webassets.yml reads them
+    stages = dockerfile_stages(instructions)
+    node = {name: body for name, body in stages.items() if body[0][1].startswith("node:")}
+    assert node, "no Node build stage (FROM node:... AS ...) for the npm assets"
+    [(name, body)] = node.items()
+    image = body[0][1].split()[0]
+    assert re.fullmatch(r"node:20(?:[.-]\S*)?", image), f"the assets stage must build on node:20, not {image!r}"
+    copies = [args for word, args in body if word == "COPY"]
+    assert any(f"{ASSETS}/package.json" in c and f"{ASSETS}/package-lock.json" in c for c in copies), copies
+    runs = [args for word, args in body if word == "RUN"]
+    assert any(re.search(r"\bnpm\s+ci\b", r) for r in runs), f"the {name} stage does not run `npm ci`: {runs}"
+    assert not any(re.search(r"\bnpm\s+(install|i)\b", r) for r in runs), "npm install would not follow the lock"
+    final = stages[""]
+    wanted = rf"--from={re.escape(name)}\s.*node_modules\s+\$\{{?SRC_DIR\}}?/ckanext-lgdp/{ASSETS}/node_modules/?$"
+    assert any(re.search(wanted, args) for word, args in final if word == "COPY"), (
+        f"node_modules of the {name} stage is not copied to {ASSETS}/node_modules of the CKAN image"
+    )
+
+
+def test_the_served_npm_files_come_from_locked_dependencies():
+    assets = ROOT / ASSETS
+    package = json.loads((assets / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((assets / "package-lock.json").read_text(encoding="utf-8"))
+    dependencies = package.get("dependencies") or {}
+    assert package.get("private") is True
+    assert lock["packages"][""].get("dependencies") == dependencies, "package-lock.json is stale: run npm install"
+    bundles = yaml.safe_load((assets / "webassets.yml").read_text(encoding="utf-8"))
+    served = [item for bundle in bundles.values() for item in bundle.get("contents", [])
+              if item.startswith("node_modules/")]
+    assert served, "no bundle of webassets.yml serves an npm package"
+    for item in served:
+        name = item.split("/")[1]
+        assert name in dependencies, f"{item}: {name} is not a dependency in package.json"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", dependencies[name]), f"{name} must be pinned exactly"
+        assert lock["packages"][f"node_modules/{name}"]["version"] == dependencies[name]
 
 
 def test_dockerfile_installs_this_repository_editable(instructions):
@@ -531,7 +588,7 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
         line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
-    for needed in (".venv", ".state", ".git", "docker/.env"):
+    for needed in (".venv", ".state", ".git", "docker/.env", "**/node_modules"):
         assert needed in patterns, f"{ignore.name} does not exclude {needed}"
     for kept in ("schemas", "ckanext", "requirements.txt", "setup.py"):
         assert not any(p.split("/")[0] == kept for p in patterns), f"{kept} is excluded"
