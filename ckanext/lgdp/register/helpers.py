@@ -17,6 +17,8 @@ __all__ = [
     "lgdp_return_overlaps",
     "lgdp_facet_labeller",
     "lgdp_return_due",
+    "lgdp_languages",
+    "lgdp_language_url",
 ]
 
 
@@ -64,6 +66,38 @@ def lgdp_return_due(return_id: str, limit: int = 4) -> list[dict[str, Any]]:
     except (tk.NotAuthorized, tk.ValidationError):
         return []
     return [i for i in found["instances"] if i["return_id"] == return_id][:limit]
+
+
+def lgdp_languages() -> list[dict[str, str]]:
+    """The languages the site offers (``ckan.locales_offered``, the default
+    first), each named in itself. CKAN's own selector lists only languages
+    CKAN has a catalogue for, which leaves out Scottish Gaelic: our
+    catalogue gives it for every page of ours."""
+    from babel import Locale
+
+    default = tk.config.get("ckan.locale_default") or "en"
+    offered = list(tk.config.get("ckan.locales_offered") or []) or [default]
+    ordered = [default] + [code for code in offered if code != default]
+    out = []
+    for code in ordered:
+        try:
+            name = Locale.parse(code).display_name or code
+        except (ValueError, TypeError):
+            name = code
+        out.append({"code": code, "name": name[:1].upper() + name[1:], "bcp47": code.replace("_", "-")})
+    return out
+
+
+def lgdp_language_url(code: str) -> str:
+    """This page in another language: its path with the language prefix
+    (none for the default language)."""
+    from ckan.common import request
+
+    path = request.environ.get("CKAN_CURRENT_URL") or "/"
+    root = (tk.config.get("ckan.root_path") or "").replace("/{{LANG}}", "").rstrip("/")
+    if code == (tk.config.get("ckan.locale_default") or "en"):
+        return f"{root}{path}"
+    return f"{root}/{code}{path}"
 
 
 def _user() -> str:
