@@ -254,34 +254,39 @@ def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[
             _copy_rows(conn, copy, names, rows)
 
 
-NUMERIC_OID = 1700  # PostgreSQL's numeric: psycopg2 gives Decimal
+NUMERIC_OID = 1700  # PostgreSQL's numeric (psycopg2 would give Decimal)
 
 
 def read_table(resource_id: str, periods: Iterable[str] | None = None) -> Any:
     """A DataStore table (only the rows of ``periods`` when given) as a
-    pandas DataFrame, numeric columns as numbers; without the DataStore's
-    full-text column."""
+    pandas DataFrame, numeric columns as numbers (cast to float8 by
+    PostgreSQL: the nearest double, as float(Decimal)); without the
+    DataStore's full-text column. Read with the plain DB-API cursor: a
+    table of 300,000 rows in seconds rather than tens of seconds."""
     import pandas as pd
 
     from ckanext.datastore.backend.postgres import get_read_engine, identifier
 
     table = identifier(resource_id)
     with get_read_engine().connect() as conn:
-        names = [row[0] for row in conn.execute(sa.text(
-            "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
-            "AND NOT attisdropped AND attname <> '_full_text' ORDER BY attnum"), {"t": table})]
-        select = f"SELECT {', '.join(identifier(n) for n in names)} FROM {table}"
-        params: dict[str, Any] = {}
-        if periods is not None:
-            select += " WHERE period = ANY(:periods)"
-            params["periods"] = sorted(set(periods))
-        result = conn.execute(sa.text(select), params)
-        numeric = [d[0] for d in result.cursor.description if d[1] == NUMERIC_OID]
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for column in numeric:  # Decimal to numbers (a column of only NULLs stays as it is)
-        if frame[column].notna().any():
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
+        columns = conn.execute(sa.text(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
+            "AND NOT attisdropped AND attname <> '_full_text' ORDER BY attnum"), {"t": table}).all()
+        names = [name for name, _type in columns]
+        select = "SELECT " + ", ".join(
+            f"CAST({identifier(name)} AS float8) AS {identifier(name)}" if type_oid == NUMERIC_OID else identifier(name)
+            for name, type_oid in columns) + f" FROM {table}"
+        params: dict[str, Any] | None = None
+        if periods is not None:  # (a "%" in a column name is doubled once there are parameters)
+            select = select.replace("%", "%%") + " WHERE period = ANY(%(periods)s)"
+            params = {"periods": sorted(set(periods))}
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(select, params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    return pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
 
 
 def check_periods(resource_id: str, period: str) -> list[str]:
