@@ -89,7 +89,9 @@ web_start() {
         die "port $LGDP_CKAN_PORT is already in use by another program ($(port_owner "$LGDP_CKAN_PORT")). Stop it, or choose another port: LGDP_CKAN_PORT=5001 $0 run"
     fi
     say "starting CKAN on http://127.0.0.1:$LGDP_CKAN_PORT"
-    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" run -H 127.0.0.1 -p "$LGDP_CKAN_PORT" \
+    # a thread per request: uploads wait on PostgreSQL, Solr and the disk
+    # much of the time, so concurrent clients overlap instead of queueing
+    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" run --threaded -H 127.0.0.1 -p "$LGDP_CKAN_PORT" \
         >>"$LGDP_LOGS/ckan.log" 2>&1 </dev/null &
     echo $! >"$pidf"
     if ! wait_for "CKAN" 90 ckan_api_ready; then
