@@ -317,6 +317,7 @@ def svg_map(
     out: list[str] = []
     out.append(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lgdp-map" role="img" '
+        f'width="{width:.0f}" height="{MAP_HEIGHT:.0f}" '
         f'viewBox="0 0 {width:.0f} {MAP_HEIGHT:.0f}" aria-labelledby="{title_id} {desc_id}" '
         f'data-highlight="{escape(highlight or "")}">'
     )
