@@ -98,6 +98,9 @@ web_start() {
         tail -30 "$LGDP_LOGS/ckan.log"
         die "CKAN did not answer on port $LGDP_CKAN_PORT (log: $LGDP_LOGS/ckan.log)"
     fi
+    # One authorised call before any other: CKAN gathers its auth functions
+    # on first use, and a concurrent request meanwhile may not find ours.
+    curl -fs -m 30 "http://127.0.0.1:$LGDP_CKAN_PORT/api/3/action/site_read" >/dev/null || true
 }
 
 web_stop() { stop_pidfile CKAN "$LGDP_RUN/ckan.pid"; }
