@@ -35,10 +35,11 @@ import datetime
 import json
 import platform
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from search_latency import summary  # bench/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -58,18 +59,6 @@ FIELDS = [  # name, type, countable
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * pct / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1),
-            "p99": round(percentile(values, 99), 1), "mean": round(statistics.fmean(values), 1), "n": len(values)}
 
 
 def periods(n: int) -> list[tuple[str, datetime.date]]:

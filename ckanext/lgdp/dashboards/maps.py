@@ -28,7 +28,6 @@ import functools
 import json
 import logging
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path

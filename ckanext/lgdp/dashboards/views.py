@@ -18,16 +18,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, cast
+from typing import Any
 
 from flask import Blueprint, Response
 from markupsafe import Markup
 
 import ckan.plugins.toolkit as tk
 from ckan import model
-from ckan.types import Context
 
-from ckanext.lgdp import access
+from ckanext.lgdp import access, pages
 from ckanext.lgdp.repository import reference
 
 dashboards = Blueprint("lgdp_dashboards", __name__)
@@ -35,26 +34,6 @@ dashboards = Blueprint("lgdp_dashboards", __name__)
 
 def get_blueprints() -> list[Blueprint]:
     return [dashboards]
-
-
-def _context() -> Context:
-    user = tk.current_user
-    return cast(Context, {"user": user.name if user.is_authenticated else "", "auth_user_obj": user})
-
-
-def _errors(error: tk.ValidationError) -> str:
-    return "; ".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in (error.error_dict or {}).items())
-
-
-def _call(action: str, data: dict[str, Any]) -> Any:
-    try:
-        return tk.get_action(action)(_context(), data)
-    except tk.ObjectNotFound as e:
-        return tk.abort(404, str(e) or tk._("Not found"))
-    except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
-    except tk.ValidationError as e:
-        return tk.abort(400, _errors(e))
 
 
 # ---------------------------------------------------------------- formatting
@@ -134,7 +113,7 @@ def _map(fig: dict[str, Any]) -> Markup | None:
 
 def panel(indicator: str, council: str | None, period: str | None, period_from: str | None,
           period_to: str | None, with_map: bool = True) -> dict[str, Any]:
-    fig = tk.get_action("lgdp_dashboard_figures")(_context(), {
+    fig = tk.get_action("lgdp_dashboard_figures")(pages.context(), {
         "indicator": indicator, "council": council or "", "period": period or "",
         "period_from": period_from or "", "period_to": period_to or ""})
     chart = _chart_data(fig)
@@ -161,8 +140,8 @@ def _query(args: dict[str, str | None], **changes: Any) -> dict[str, str]:
 # ---------------------------------------------------------------- pages
 
 def index() -> Any:
-    indicators = _call("lgdp_indicator_list", {})
-    saved = _call("lgdp_dashboard_list", {})
+    indicators = pages.call("lgdp_indicator_list", {})
+    saved = pages.call("lgdp_dashboard_list", {})
     who = access.actor(tk.current_user.name if tk.current_user.is_authenticated else None)
     orgs = [{"id": m.org_id, "name": m.org_name, "title": (model.Group.get(m.org_id).title if model.Group.get(m.org_id) else m.org_name)}
             for m in who.memberships if m.at_least("editor")]
@@ -180,8 +159,8 @@ def indicator() -> Any:
     except tk.ObjectNotFound as e:
         return tk.abort(404, str(e))
     except tk.ValidationError as e:
-        return tk.abort(400, _errors(e))
-    indicators = _call("lgdp_indicator_list", {})
+        return tk.abort(400, pages.messages(e, with_fields=True))
+    indicators = pages.call("lgdp_indicator_list", {})
     return tk.render("lgdp/dashboards/indicator.html", {
         **shown, "args": args, "indicators": indicators, "councils": council_choices(),
         "csv_trend": tk.h.url_for("lgdp_dashboards.indicator_csv", table="trend", **_query(args)),
@@ -197,7 +176,7 @@ def indicator_csv() -> Any:
     table = tk.request.args.get("table", "ranking")
     if table not in ("trend", "ranking"):
         return tk.abort(400, tk._("table must be trend or ranking"))
-    fig = _call("lgdp_dashboard_figures", {
+    fig = pages.call("lgdp_dashboard_figures", {
         "indicator": args["indicator"] or "", "council": args["council"] or "", "period": args["period"] or "",
         "period_from": args["period_from"] or "", "period_to": args["period_to"] or ""})
     buf = io.StringIO()
@@ -221,18 +200,18 @@ def saved_create() -> Any:
     if form.get("organization"):
         data["organization"] = form["organization"]
     try:
-        saved = tk.get_action("lgdp_dashboard_create")(_context(), data)
+        saved = tk.get_action("lgdp_dashboard_create")(pages.context(), data)
     except tk.NotAuthorized as e:
         return tk.abort(403, str(e) or tk._("Not authorised"))
     except tk.ValidationError as e:
-        tk.h.flash_error(_errors(e))
+        tk.h.flash_error(pages.messages(e, with_fields=True))
         return tk.redirect_to("lgdp_dashboards.index")
     tk.h.flash_success(tk._("Dashboard saved."))
     return tk.redirect_to("lgdp_dashboards.saved", id=saved["id"])
 
 
 def saved(id: str) -> Any:
-    board = _call("lgdp_dashboard_show", {"id": id})
+    board = pages.call("lgdp_dashboard_show", {"id": id})
     a = tk.request.args
     council = a.get("council") if "council" in a else board["council_gss"]
     period_from = a.get("from") or board["period_from"]
@@ -254,7 +233,7 @@ def saved(id: str) -> Any:
 
 
 def saved_delete(id: str) -> Any:
-    _call("lgdp_dashboard_delete", {"id": id})
+    pages.call("lgdp_dashboard_delete", {"id": id})
     tk.h.flash_success(tk._("Dashboard deleted."))
     return tk.redirect_to("lgdp_dashboards.index")
 

@@ -11,6 +11,8 @@ from flask import Blueprint, Response
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp import pages
+
 register = Blueprint("lgdp_register", __name__)
 
 AUDIT_COLUMNS = [
@@ -19,17 +21,8 @@ AUDIT_COLUMNS = [
 ]
 
 
-def _context() -> dict[str, Any]:
-    return {"user": tk.current_user.name if tk.current_user.is_authenticated else ""}
-
-
 def _call(action: str, data_dict: dict[str, Any]) -> Any:
-    try:
-        return tk.get_action(action)(_context(), data_dict)
-    except tk.ObjectNotFound:
-        return tk.abort(404, tk._("Data return not found"))
-    except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
+    return pages.call(action, data_dict, not_found=tk._("Data return not found"))
 
 
 def history(id: str) -> Any:
@@ -71,7 +64,7 @@ def transition(id: str) -> Any:
     form = tk.request.form
     try:
         tk.get_action("lgdp_return_transition")(
-            _context(), {"id": id, "to": form.get("to", ""), "reason": form.get("reason", "")}
+            pages.context(), {"id": id, "to": form.get("to", ""), "reason": form.get("reason", "")}
         )
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Data return not found"))

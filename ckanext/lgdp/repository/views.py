@@ -8,41 +8,30 @@ from flask import Blueprint
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp import pages
+
 repository = Blueprint("lgdp_repository", __name__)
 
 
-def _context() -> dict[str, Any]:
-    return {"user": tk.current_user.name if tk.current_user.is_authenticated else ""}
-
-
-def _call(action: str, data: dict[str, Any]) -> Any:
-    try:
-        return tk.get_action(action)(_context(), data)
-    except tk.ObjectNotFound as e:
-        return tk.abort(404, str(e) or tk._("Not found"))
-    except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
-
-
 def return_qa(id: str) -> Any:
-    pkg = _call("package_show", {"id": id})
+    pkg = pages.call("package_show", {"id": id})
     period = tk.request.args.get("period") or None
-    flags = _call("lgdp_qa_flag_list", {"data_return": pkg["id"], **({"period": period} if period else {})})
-    periods = sorted({f["period"] for f in _call("lgdp_qa_flag_list", {"data_return": pkg["id"]}) if f["period"]}, reverse=True)
+    flags = pages.call("lgdp_qa_flag_list", {"data_return": pkg["id"], **({"period": period} if period else {})})
+    periods = sorted({f["period"] for f in pages.call("lgdp_qa_flag_list", {"data_return": pkg["id"]}) if f["period"]}, reverse=True)
     return tk.render("lgdp/repository/qa.html", {"pkg": pkg, "council": None, "flags": flags, "period": period,
                                                   "periods": periods})
 
 
 def council_qa(id: str) -> Any:
-    org = _call("organization_show", {"id": id})
-    flags = _call("lgdp_qa_flag_list", {"council": org["id"]})
+    org = pages.call("organization_show", {"id": id})
+    flags = pages.call("lgdp_qa_flag_list", {"council": org["id"]})
     return tk.render("lgdp/repository/qa.html", {"pkg": None, "council": org, "flags": flags, "period": None,
                                                   "periods": []})
 
 
 def _act(action: str, data: dict[str, Any], done: str) -> Any:
     try:
-        tk.get_action(action)(_context(), data)
+        tk.get_action(action)(pages.context(), data)
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Flag not found"))
     except tk.NotAuthorized as e:

@@ -10,19 +10,9 @@ from flask import Blueprint
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp import pages
+
 submissions = Blueprint("lgdp_submissions", __name__)
-
-
-def _context() -> dict[str, Any]:
-    return {"user": tk.current_user.name if tk.current_user.is_authenticated else ""}
-
-
-def _messages(error: tk.ValidationError) -> str:
-    out = []
-    for key, value in error.error_dict.items():
-        if isinstance(value, list) and key not in ("errors",):
-            out.append("; ".join(str(v) for v in value))
-    return " ".join(out)
 
 
 def _back(id: str) -> Any:
@@ -31,13 +21,13 @@ def _back(id: str) -> Any:
 
 def _act(id: str, action: str, data: dict[str, Any], success: str) -> Any:
     try:
-        tk.get_action(action)(_context(), {"id": id, **data})
+        tk.get_action(action)(pages.context(), {"id": id, **data})
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Submission not found"))
     except tk.NotAuthorized as e:
         return tk.abort(403, str(e) or tk._("Not authorised"))
     except tk.ValidationError as e:
-        tk.h.flash_error(_messages(e))
+        tk.h.flash_error(pages.messages(e))
     else:
         tk.h.flash_success(success)
     return _back(id)
@@ -79,8 +69,8 @@ def explain(id: str) -> Any:
 
 def report(id: str, upload_id: str) -> Any:
     try:
-        pkg = tk.get_action("package_show")(_context(), {"id": id})
-        found = tk.get_action("lgdp_upload_show")(_context(), {"id": upload_id, "limit": 5000})
+        pkg = tk.get_action("package_show")(pages.context(), {"id": id})
+        found = tk.get_action("lgdp_upload_show")(pages.context(), {"id": upload_id, "limit": 5000})
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Upload not found"))
     except tk.NotAuthorized as e:
