@@ -197,6 +197,8 @@ def test_a_broken_configured_file_falls_back_to_the_hex_layout(tmp_path, ckan_co
     if content is not None:
         path.write_text(content, encoding="utf-8")
     monkeypatch.setitem(ckan_config, "ckanext.lgdp.map_geojson", str(path))
+    # CKAN's logging set-up (fileConfig) disables loggers made before it
+    monkeypatch.setattr(logging.getLogger("ckanext.lgdp.dashboards.maps"), "disabled", False)
     # the valid file fails too: none of its features has a gss_code property
     with caplog.at_level(logging.ERROR, logger="ckanext.lgdp.dashboards.maps"):
         svg = draw({})
