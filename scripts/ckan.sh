@@ -90,8 +90,10 @@ web_start() {
     fi
     say "starting CKAN on http://127.0.0.1:$LGDP_CKAN_PORT"
     # a thread per request: uploads wait on PostgreSQL, Solr and the disk
-    # much of the time, so concurrent clients overlap instead of queueing
-    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" run --threaded -H 127.0.0.1 -p "$LGDP_CKAN_PORT" \
+    # much of the time, so concurrent clients overlap instead of queueing.
+    # No reloader: it polls every source file (a third of a core here) and a
+    # reload in the middle of a run drops the requests in flight.
+    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" run --threaded --disable-reloader -H 127.0.0.1 -p "$LGDP_CKAN_PORT" \
         >>"$LGDP_LOGS/ckan.log" 2>&1 </dev/null &
     echo $! >"$pidf"
     if ! wait_for "CKAN" 90 ckan_api_ready; then

@@ -347,7 +347,7 @@ def live_server():
     url = f"http://127.0.0.1:{port}"
     ckan = Path(sys.executable).with_name("ckan")
     # its own address as the site URL, so that redirects (after logging in) stay on it
-    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "--disable-reloader", "-H", "127.0.0.1", "-p", str(port)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
                             env={**os.environ, "CKAN_SITE_URL": url})
     deadline = time.monotonic() + 90

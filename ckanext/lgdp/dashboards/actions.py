@@ -29,7 +29,17 @@ MAX_TITLE = 200
 
 
 def reader_for(context: Context) -> data.Reader:
-    return data.Reader(access.context_actor(context))
+    """The caller's read decisions, worked out once per web request (a page
+    with several panels asks for several indicators)."""
+    from flask import g, has_request_context
+
+    user = context.get("user") or ""
+    if not has_request_context():
+        return data.Reader(access.actor(user))
+    readers = g.setdefault("_lgdp_readers", {})
+    if user not in readers:
+        readers[user] = data.Reader(access.actor(user))
+    return readers[user]
 
 
 def council_code(value: str | None) -> str | None:
