@@ -39,7 +39,7 @@ def _element_shot(chrome, css: str, name: str) -> None:
     from selenium.webdriver.common.by import By
 
     element = chrome.find_element(By.CSS_SELECTOR, css)
-    chrome.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    chrome.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
     element.screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
