@@ -165,7 +165,8 @@ def load(site_user: str, councils: list[dict[str, str]], echo: Callable[[str], N
 
     built = consolidate.rebuild(ret["id"])
     flags = run_qa(ret["id"])
-    echo(f"consolidated {built['rows']} rows; quality flags: {flags['raised']} raised")
+    echo(f"consolidated {built['rows']} rows; quality flags: {flags['raised']} new, "
+         f"{flags['seen']} found again (raised while loading), {flags['resolved']} resolved")
     if built["rows"]:
         tk.get_action("lgdp_table_publish")(dict(context), {"data_return": RETURN, "published": True})
     return counts
