@@ -296,11 +296,12 @@ def flag_scope(who: Actor) -> FlagScope:
                      return_ids=tuple(requested_returns([m.org_id for m in who.orgs(AGENCY)])))
 
 
-def can_read(who: Actor, obj: AccessObject) -> bool:
-    """The one decision: may this user read this object?"""
+def can_read(who: Actor, obj: AccessObject, labels: "frozenset[str] | None" = None) -> bool:
+    """The one decision: may this user read this object? ``labels``: the
+    user's principals, when the caller has worked them out already."""
     if who.sysadmin:
         return True
-    return bool(set(readers(obj)) & set(principals(who)))
+    return bool(set(readers(obj)) & (labels if labels is not None else set(principals(who))))
 
 
 # ---------------------------------------------------------------- CKAN's hooks

@@ -86,7 +86,7 @@ class Reader:
         obj = access.describe(pkg)
         if obj is None:
             return False
-        return self.who.sysadmin or bool(set(access.readers(obj)) & self.labels)
+        return access.can_read(self.who, obj, self.labels)
 
     @property
     def flag_scope(self) -> access.FlagScope:

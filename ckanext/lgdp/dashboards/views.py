@@ -143,8 +143,11 @@ def index() -> Any:
     indicators = pages.call("lgdp_indicator_list", {})
     saved = pages.call("lgdp_dashboard_list", {})
     who = access.actor(tk.current_user.name if tk.current_user.is_authenticated else None)
-    orgs = [{"id": m.org_id, "name": m.org_name, "title": (model.Group.get(m.org_id).title if model.Group.get(m.org_id) else m.org_name)}
-            for m in who.memberships if m.at_least("editor")]
+    orgs = []
+    for m in who.memberships:
+        group = model.Group.get(m.org_id) if m.at_least("editor") else None
+        if group is not None:
+            orgs.append({"id": m.org_id, "name": m.org_name, "title": group.title or m.org_name})
     return tk.render("lgdp/dashboards/index.html", {
         "indicators": indicators, "saved": saved, "councils": council_choices(), "council": _args()["council"],
         "orgs": orgs, "signed_in": not who.anonymous})
