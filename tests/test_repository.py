@@ -44,6 +44,12 @@ def _rows(app, who, **filters):
                sort="council_gss, period")["result"]
 
 
+def _found(app, who, q):
+    res = api(app, "package_show", headers=who["headers"], id=TABLE)["result"]["resources"][0]
+    records = api(app, "datastore_search", headers=who["headers"], resource_id=res["id"], q=q)["result"]["records"]
+    return {(r["council_gss"], r["period"]) for r in records}
+
+
 def test_accepted_rows_land_typed_with_rates_and_resubmission_replaces_them(app, world, live_worker, run_worker):
     people = world["people"]
     _accept(app, world, "aberdeen-city", "2022-23", dwellings=118000)
@@ -61,6 +67,11 @@ def test_accepted_rows_land_typed_with_rates_and_resubmission_replaces_them(app,
     population, year = reference.population_for(COUNCIL_A_GSS, 2023)
     assert row["population"] == population and row["population_year"] == year
     assert float(row["chargeable_dwellings_per_1000"]) == pytest.approx(119000 * 1000 / population, rel=1e-4)
+    # full-text search (q) finds rows by their text values; numbers are found with filters
+    assert _found(app, people["x_member"], "Aberdeenshire") == {(COUNCIL_B_GSS, "2022-23")}
+    assert _found(app, people["x_member"], "aberdeen city 2023-24") == {(COUNCIL_A_GSS, "2023-24")}
+    assert _found(app, people["x_member"], COUNCIL_A_GSS) == {(COUNCIL_A_GSS, "2022-23"), (COUNCIL_A_GSS, "2023-24")}
+    assert _found(app, people["x_member"], "119000") == set()
 
     # returned after acceptance, corrected, accepted again: the row is replaced, nothing else moves
     transition(app, people["r_editor"], name, "return", reason="Dwellings exclude second homes")
@@ -81,6 +92,7 @@ def test_accepted_rows_land_typed_with_rates_and_resubmission_replaces_them(app,
         return [{k: v for k, v in r.items() if k != "_id"} for r in records]
 
     assert strip(_rows(app, people["x_member"])["records"]) == strip(after["records"])
+    assert _found(app, people["x_member"], "Aberdeenshire") == {(COUNCIL_B_GSS, "2022-23")}
 
 
 def test_the_table_is_read_per_the_policy_until_published(app, world, live_worker, run_worker):
