@@ -45,6 +45,7 @@ start_services() {
 }
 
 cmd_run() {
+    ckan_run_env
     install_all
     start_services ckan ckan-test
     pg_prepare "$RUN_DB" "$RUN_DS_DB"

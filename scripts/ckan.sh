@@ -37,6 +37,19 @@ ckan_config_run() {
     mkdir -p "$LGDP_STATE/storage"
 }
 
+# The platform's URLs are the ones written in its ckan.ini: CKAN's
+# environment overrides (those the test suite sets, for one) would point the
+# server and the worker at other databases or cores without a word.
+ckan_run_env() {
+    local var
+    for var in CKAN_SQLALCHEMY_URL CKAN_DATASTORE_WRITE_URL CKAN_DATASTORE_READ_URL CKAN_SOLR_URL CKAN_REDIS_URL CKAN_SITE_URL; do
+        if [ -n "${!var:-}" ]; then
+            say "ignoring $var from the environment (the platform uses $RUN_INI)"
+            unset "$var"
+        fi
+    done
+}
+
 # The test suite reads test.ini; when the ports are not the defaults the
 # URLs in it are overridden through the environment variables CKAN reads.
 ckan_test_env() {
