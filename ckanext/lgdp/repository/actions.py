@@ -57,8 +57,12 @@ def platform_councils() -> list[dict[str, str]]:
 
 def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[Any, dict[str, Any] | None]:
     """The return's consolidated rows (latest standard version) as a
-    DataFrame: all of them, or those the checks of ``period`` need."""
+    DataFrame: all of them, or those the checks of ``period`` need; folded
+    into one row per council-period by the database where the checks allow
+    (``qa.aggregation``)."""
     import pandas as pd
+
+    from ckanext.lgdp.repository import qa
 
     try:
         table = tk.get_action("package_show")({"ignore_auth": True}, {"id": consolidate.table_name(return_pkg.name)})
@@ -75,10 +79,17 @@ def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[A
                    StandardVersion.version == int(latest.get("standard_version") or 1))
            .first())
     schema = row.schema if row is not None else None
+    folding = qa.aggregation(schema) if schema else None
+
+    def read(periods: list[str] | None) -> Any:
+        if folding is None:
+            return consolidate.read_table(latest["id"], periods)
+        return consolidate.read_council_periods(latest["id"], *folding, periods)
+
     periods = consolidate.check_periods(latest["id"], period) if period is not None else None
-    frame = consolidate.read_table(latest["id"], periods)
+    frame = read(periods)
     if frame.empty and periods is not None:  # nobody reported the period: every council is missing
-        frame = consolidate.read_table(latest["id"])
+        frame = read(None)
     if "period_start" in frame:
         frame["period_start"] = frame["period_start"].astype(str)
     return frame, schema

@@ -296,24 +296,62 @@ def read_table(resource_id: str, periods: Iterable[str] | None = None) -> Any:
 
     table = identifier(resource_id)
     with get_read_engine().connect() as conn:
-        columns = conn.execute(sa.text(
-            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
-            "AND NOT attisdropped AND attname <> '_full_text' ORDER BY attnum"), {"t": table}).all()
+        columns = _table_columns(conn, table)
         names = [name for name, _type in columns]
         select = "SELECT " + ", ".join(
             f"CAST({identifier(name)} AS float8) AS {identifier(name)}" if type_oid == NUMERIC_OID else identifier(name)
             for name, type_oid in columns) + f" FROM {table}"
-        params: dict[str, Any] | None = None
-        if periods is not None:  # (a "%" in a column name is doubled once there are parameters)
-            select = select.replace("%", "%%") + " WHERE period = ANY(%(periods)s)"
-            params = {"periods": sorted(set(periods))}
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(select, params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = _fetch(conn, select, periods)
     return pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
+
+
+def read_council_periods(resource_id: str, summed: list[str], ratios: list[str],
+                         periods: Iterable[str] | None = None) -> Any:
+    """A DataStore table folded by PostgreSQL into one row per
+    council-period, as the quality checks fold it (``qa.aggregation``):
+    ``summed`` fields added up (empty when all of the rows' values are),
+    ``ratios`` kept where the rows agree (else empty), the earliest
+    ``period_start``; numbers as float8. A return's table of 32 councils
+    with 10,000 rows each is read in a fraction of the time its rows take."""
+    import pandas as pd
+
+    from ckanext.datastore.backend.postgres import get_read_engine, identifier
+
+    table = identifier(resource_id)
+    with get_read_engine().connect() as conn:
+        present = {name for name, _type in _table_columns(conn, table)}
+        summed = [n for n in summed if n in present]
+        ratios = [n for n in ratios if n in present]
+        names = ["council_gss", "council_name", "period", "period_start", *summed, *ratios]
+        select = ("SELECT council_gss, min(council_name), period, min(period_start)"
+                  + "".join(f", CAST(sum({identifier(n)}) AS float8)" for n in summed)
+                  + "".join(f", CASE WHEN count(DISTINCT {identifier(n)}) <= 1 THEN CAST(min({identifier(n)}) AS float8) END"
+                            for n in ratios)
+                  + f" FROM {table}")
+        rows = _fetch(conn, select, periods, group=" GROUP BY council_gss, period")
+    return pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
+
+
+def _table_columns(conn: Any, table: str) -> list[tuple[str, int]]:
+    """(name, type oid) of a DataStore table's columns, without ``_full_text``."""
+    return [tuple(r) for r in conn.execute(sa.text(
+        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
+        "AND NOT attisdropped AND attname <> '_full_text' ORDER BY attnum"), {"t": table}).all()]
+
+
+def _fetch(conn: Any, select: str, periods: Iterable[str] | None, group: str = "") -> list[tuple[Any, ...]]:
+    """Run a SELECT (of ``periods`` only, when given) with the plain DB-API
+    cursor."""
+    params: dict[str, Any] | None = None
+    if periods is not None:  # (a "%" in a column name is doubled once there are parameters)
+        select = select.replace("%", "%%") + " WHERE period = ANY(%(periods)s)"
+        params = {"periods": sorted(set(periods))}
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(select + group, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def check_periods(resource_id: str, period: str) -> list[str]:

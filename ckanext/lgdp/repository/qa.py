@@ -207,6 +207,18 @@ def field_kinds(schema: dict, config: QAConfig = QAConfig()) -> dict[str, dict[s
     return {f.name: {"kind": f.kind, "basis": f.basis, "unit": f.unit} for f in _fields(schema, config)}
 
 
+def aggregation(schema: dict) -> tuple[list[str], list[str]] | None:
+    """How the checks fold several rows of a council-period into one
+    (``_prepare``): (fields summed, ratio fields kept where the rows agree).
+    A caller may give the checks the table already folded so, one row per
+    council-period, with the same flags. None when the standard declares
+    totals: that check reads every row."""
+    if schema.get("lgdp:totals"):
+        return None
+    fields = _fields(schema, QAConfig())
+    return [f.name for f in fields if f.kind != "ratio"], [f.name for f in fields if f.kind == "ratio"]
+
+
 # --------------------------------------------------------------------------
 # populations
 
