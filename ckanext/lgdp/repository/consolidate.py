@@ -150,37 +150,51 @@ def _create_resource(table: dict[str, Any], version: int, schema: dict[str, Any]
     return result["resource_id"]
 
 
-def _cast(value: str | None, kind: str) -> Any:
-    if value is None or value == "":
-        return None
-    if kind in ("integer", "year"):
-        return int(value)
-    if kind == "number":
-        return float(value)
-    if kind == "boolean":
-        return value.strip().lower() in ("true", "yes", "1")
-    return value
+def _boolean(value: str) -> bool:
+    return value.strip().lower() in ("true", "yes", "1")
+
+
+# Text of a validated cell -> its value, per Table Schema type (others stay text).
+_CASTS: dict[str, Callable[[str], Any]] = {"integer": int, "year": int, "number": float, "boolean": _boolean}
 
 
 def read_rows(csv_path: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a validated CSV as dicts of the standard's fields (typed;
+    empty cells None; other columns left out)."""
     kinds = {f["name"]: f.get("type", "string") for f in schema.get("fields") or []}
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        return [{k: _cast(v, kinds.get(k, "string")) for k, v in record.items() if k in kinds}
-                for record in csv.DictReader(f)]
+        reader = csv.reader(f)
+        header = next(reader, [])
+        wanted = [(i, name, _CASTS.get(kinds[name])) for i, name in enumerate(header) if name in kinds]
+        out = []
+        for record in reader:
+            if not record:
+                continue  # a blank line
+            width = len(record)
+            row: dict[str, Any] = {}
+            for i, name, cast in wanted:
+                value = record[i] if i < width else ""
+                row[name] = None if value == "" else (cast(value) if cast else value)
+            out.append(row)
+    return out
 
 
 def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council_name: str,
            period: str, period_start: datetime.date, submission: str, accepted_at: datetime.datetime) -> list[dict[str, Any]]:
+    """The rows with the council, period, population and rates per 1,000 of
+    the countable fields (new dicts)."""
     found = reference.population_for(gss, period_start.year)
     population, pop_year = found if found else (None, None)
+    common = {"council_gss": gss, "council_name": council_name, "period": period, "period_start": period_start,
+              "population": population, "population_year": pop_year, "submission": submission,
+              "accepted_at": accepted_at}
+    rates = [(name, f"{name}_per_1000") for name in countable(schema)]
     out = []
     for row in rows:
-        row = {**row, "council_gss": gss, "council_name": council_name, "period": period,
-               "period_start": period_start, "population": population, "population_year": pop_year,
-               "submission": submission, "accepted_at": accepted_at}
-        for name in countable(schema):
+        row = {**row, **common}
+        for name, rate in rates:
             value = row.get(name)
-            row[f"{name}_per_1000"] = round(value * 1000 / population, 4) if population and value is not None else None
+            row[rate] = round(value * 1000 / population, 4) if population and value is not None else None
         out.append(row)
     return out
 
@@ -233,17 +247,33 @@ def _full_texts(conn: Any, rows: list[dict[str, Any]], text_names: list[str]) ->
     return [vectors[t] for t in texts]
 
 
-def _copy_rows(conn: Any, copy: str, names: tuple[str, ...], rows: list[dict[str, Any]],
+def _copy_text(value: Any) -> str:
+    return "\\N" if value is None else str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_number(value: Any) -> str:
+    return "\\N" if value is None else str(value)
+
+
+# How a column's values are written, by DataStore type (others: _copy_value).
+_COPY_FORMATS: dict[str, Callable[[Any], str]] = {
+    "text": _copy_text, "int8": _copy_number, "int4": _copy_number, "numeric": _copy_number,
+}
+
+
+def _copy_rows(conn: Any, copy: str, fields: list[dict[str, Any]], rows: list[dict[str, Any]],
                full_texts: list[str]) -> None:
     """Insert rows with one COPY (the fastest way in, indexes maintained as
     for INSERT), on the transaction of ``conn``; ``full_texts`` go in the
     last column, ``_full_text`` (given, the DataStore's trigger keeps it)."""
+    formats = [(f["id"], _COPY_FORMATS.get(f["type"], _copy_value)) for f in fields]
     buf = io.StringIO()
+    write = buf.write
     for row, vector in zip(rows, full_texts):
-        buf.write("\t".join([_copy_value(row.get(n)) for n in names]))
-        buf.write("\t")
-        buf.write(_copy_value(vector))
-        buf.write("\n")
+        write("\t".join([fmt(row.get(name)) for name, fmt in formats]))
+        write("\t")
+        write(vector.translate(_COPY_ESCAPES))
+        write("\n")
     buf.seek(0)
     cursor = conn.connection.cursor()
     try:
@@ -265,7 +295,7 @@ def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, A
     with get_write_engine().begin() as conn:
         conn.execute(delete_one, {"gss": gss, "period": period})
         if rows:
-            _copy_rows(conn, copy, names, rows, _full_texts(conn, rows, _text_names(fields)))
+            _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
 
 
 def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
@@ -278,7 +308,7 @@ def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[
     with get_write_engine().begin() as conn:
         conn.execute(delete_all)
         if rows:
-            _copy_rows(conn, copy, names, rows, _full_texts(conn, rows, _text_names(fields)))
+            _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
 
 
 NUMERIC_OID = 1700  # PostgreSQL's numeric (psycopg2 would give Decimal)
