@@ -586,9 +586,10 @@ def child_resub(resource_id: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_frame(resource_id: str) -> Any:
-    """As repository/actions.py table_frame reads a return's table:
-    consolidate.read_table (SELECT * through the DataStore read engine into a
-    DataFrame, Decimal columns to numbers), period_start as text."""
+    """As repository/actions.py table_frame reads a return's table row by
+    row (a standard with totals): consolidate.read_table (SELECT * through
+    the DataStore read engine into a DataFrame, Decimal columns to numbers),
+    period_start as text."""
     from ckanext.lgdp.repository import consolidate
 
     frame = consolidate.read_table(resource_id)
