@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -275,6 +276,16 @@ def table_counts(site: Site, res: dict[str, list[str]]) -> dict[str, int]:
     return out
 
 
+def rq_workers() -> int:
+    """Workers registered with RQ on this site's Redis (every process
+    taking jobs, whoever started it)."""
+    from rq import Worker
+
+    from ckan.lib.redis import connect_to_redis
+
+    return len(Worker.all(connection=connect_to_redis()))
+
+
 # ---------------------------------------------------------------- CPU
 
 class CpuMeter:
@@ -407,9 +418,16 @@ def main() -> None:
         logf = open(STATE / f"deadline_worker_{k}.log", "ab")
         procs.append(subprocess.Popen([ckan_bin, "-c", args.ini, "lgdp", "worker", "lgdp:validation", "default"],
                                       stdout=logf, stderr=subprocess.STDOUT, start_new_session=True))
+    # stopped by the `finally` below also when the bench is killed (TERM)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if procs:
         time.sleep(8)  # let them load CKAN
         log(f"started {len(procs)} extra worker(s): {[p.pid for p in procs]}")
+    serving = rq_workers()
+    log(f"RQ workers serving the queues: {serving}")
+    if serving != args.workers:
+        log(f"WARNING: {serving} workers serve the queues, not --workers {args.workers} "
+            "(one left from an earlier run, or the platform's is down)")
 
     jobs = [(r, c) for r in range(1, args.returns + 1) for c in cs]
     local = threading.local()
@@ -553,7 +571,7 @@ def main() -> None:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(), "cpus": os.cpu_count(),
             "councils": len(cs), "returns": args.returns, "rows_per_upload": args.rows,
-            "uploads": n, "total_rows": n * args.rows, "concurrency": args.concurrency, "workers": args.workers,
+            "uploads": n, "total_rows": n * args.rows, "concurrency": args.concurrency, "workers": serving,
             "push_seconds": round(t_push, 2),
             "push_request_p50_s": round(push_times[len(push_times) // 2], 2) if push_times else None,
             "push_request_max_s": round(push_times[-1], 2) if push_times else None,
