@@ -37,12 +37,15 @@ ckan_config_run() {
     mkdir -p "$LGDP_STATE/storage"
 }
 
+# The environment variables CKAN reads for its service URLs.
+CKAN_URL_VARS=(CKAN_SQLALCHEMY_URL CKAN_DATASTORE_WRITE_URL CKAN_DATASTORE_READ_URL CKAN_SOLR_URL CKAN_REDIS_URL)
+
 # The platform's URLs are the ones written in its ckan.ini: CKAN's
 # environment overrides (those the test suite sets, for one) would point the
 # server and the worker at other databases or cores without a word.
 ckan_run_env() {
     local var
-    for var in CKAN_SQLALCHEMY_URL CKAN_DATASTORE_WRITE_URL CKAN_DATASTORE_READ_URL CKAN_SOLR_URL CKAN_REDIS_URL CKAN_SITE_URL; do
+    for var in "${CKAN_URL_VARS[@]}" CKAN_SITE_URL; do
         if [ -n "${!var:-}" ]; then
             say "ignoring $var from the environment (the platform uses $RUN_INI)"
             unset "$var"
@@ -53,7 +56,7 @@ ckan_run_env() {
 # The test suite reads test.ini; when the ports are not the defaults the
 # URLs in it are overridden through the environment variables CKAN reads.
 ckan_test_env() {
-    export CKAN_SQLALCHEMY_URL CKAN_DATASTORE_WRITE_URL CKAN_DATASTORE_READ_URL CKAN_SOLR_URL CKAN_REDIS_URL
+    export "${CKAN_URL_VARS[@]}"
     CKAN_SQLALCHEMY_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$TEST_DB")
     CKAN_DATASTORE_WRITE_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$TEST_DS_DB")
     CKAN_DATASTORE_READ_URL=$(pg_url "$LGDP_DS_READ_USER" "$LGDP_DS_READ_PASS" "$TEST_DS_DB")

@@ -215,7 +215,11 @@ def aggregation(schema: dict) -> tuple[list[str], list[str]] | None:
     totals: that check reads every row."""
     if schema.get("lgdp:totals"):
         return None
-    fields = _fields(schema, QAConfig())
+    return _folding(_fields(schema, QAConfig()))
+
+
+def _folding(fields: list[_Field]) -> tuple[list[str], list[str]]:
+    """(fields summed, ratio fields kept where a council-period's rows agree)."""
     return [f.name for f in fields if f.kind != "ratio"], [f.name for f in fields if f.kind == "ratio"]
 
 
@@ -367,10 +371,9 @@ def _prepare(table: pd.DataFrame, fields: list[_Field], population: pd.DataFrame
     if df.duplicated(["council_gss", "period"]).any():
         grouped = df.groupby(["council_gss", "period"], sort=False)
         parts = [grouped[["council_name"]].first(), grouped[["_start"]].min()]
-        summed = [f.name for f in present if f.kind != "ratio"]
+        summed, ratios = _folding(present)
         if summed:
             parts.append(grouped[summed].sum(min_count=1))
-        ratios = [f.name for f in present if f.kind == "ratio"]
         if ratios:
             first = grouped[ratios].first()
             agree = grouped[ratios].nunique() <= 1
