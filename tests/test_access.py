@@ -188,7 +188,11 @@ def ch_datastore_search(app, who, obj):
 
 def ch_datastore_sql(app, who, obj):
     sql = f'SELECT count(*) FROM "{obj["resource_id"]}"'
-    return _ok(_api_get(app, who, "datastore_search_sql", sql=sql))
+    resp = _api_get(app, who, "datastore_search_sql", sql=sql)
+    if resp.status_code == 409:  # a table the user may not read does not exist for them
+        assert "does not exist" in resp.get_data(as_text=True)
+        return False
+    return _ok(resp)
 
 
 COMMON: dict[str, Callable[..., bool]] = {
@@ -268,13 +272,13 @@ def test_revoked_tokens_and_removed_members_lose_access_at_once(app, objects):
     tokens = call_action("api_token_list", context={"user": editor["name"]}, user_id=editor["name"])
     for token in tokens:
         api(app, "api_token_revoke", headers=editor["headers"], jti=token["id"])
-    assert _api_get(app, editor, "package_show", id=draft).status_code == 403
+    assert _api_get(app, editor, "package_show", id=draft).status_code == 404  # it does not exist for them
 
     member = people["a_member"]
     assert _api_get(app, member, "package_show", id=draft).status_code == 200
     api(app, "organization_member_delete", headers=people["a_admin"]["headers"],
         id="aberdeen-city", username=member["name"])
-    assert _api_get(app, member, "package_show", id=draft).status_code == 403
+    assert _api_get(app, member, "package_show", id=draft).status_code == 404  # it does not exist for them
     found = _api_get(app, member, "package_search", q="*:*", fq="dataset_type:submission", include_private="true")
     assert found.json["result"]["count"] == 0
 
@@ -303,6 +307,6 @@ def test_a_submission_leaves_an_agencys_view_while_it_is_a_draft_again(app, obje
     returned = objs["a-returned"]["pkg"]
     assert _api_get(app, people["r_editor"], "package_show", id=returned["name"]).status_code == 200
     push(app, people["a_editor"], csv_bytes(ctas_rows(period="2023-24")), period="2023-24")
-    assert _api_get(app, people["r_editor"], "package_show", id=returned["name"]).status_code == 403
+    assert _api_get(app, people["r_editor"], "package_show", id=returned["name"]).status_code == 404
     found = _api_get(app, people["r_editor"], "package_search", fq=f"id:{returned['id']}", include_private="true")
     assert found.json["result"]["count"] == 0

@@ -78,7 +78,7 @@ def test_the_whole_flow_by_the_people_who_do_it(app, world, run_worker):
 
     # members cannot submit; agencies cannot accept before submission
     transition(app, people["a_member"], name, "submit", status=403)
-    transition(app, people["x_editor"], name, "accept", status=409)
+    transition(app, people["x_editor"], name, "accept", status=404)  # not theirs to see until submitted
     submitted = transition(app, people["a_editor"], name, "submit")["result"]
     assert submitted["submission_status"] == "submitted" and submitted["late"] == "yes"  # due 2024-04-30
 
@@ -166,19 +166,20 @@ def test_uploads_are_never_overwritten_or_deleted(app, world, run_worker):
     first = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]
     rid = first["upload"]["id"]
     resp = app.post("/api/3/action/resource_update", headers=people["a_editor"]["headers"],
-                    data={"id": rid, "upload": (io.BytesIO(b"x,y\n1,2\n"), "other.csv")}, status=409)
-    assert "never replaced" in resp.json["error"]["upload"][0]
+                    data={"id": rid, "upload": (io.BytesIO(b"x,y\n1,2\n"), "other.csv")}, status=403)
+    assert "kept as they were sent" in resp.json["error"]["message"]
     resp = api(app, "resource_delete", headers=people["a_admin"]["headers"], status=403, id=rid)
     assert "kept" in resp["error"]["message"]
     api(app, "package_delete", headers=people["a_admin"]["headers"], status=403, id=first["submission"]["id"])
     # a direct package_create of a submission is refused: the actions check council, return and period
     api(app, "package_create", headers=people["a_editor"]["headers"], status=403, type="submission",
         name="sneaky", owner_org=world["orgs"]["council_a"]["id"])
-    # and its platform fields cannot be edited
-    api(app, "package_patch", headers=people["a_editor"]["headers"], id=first["submission"]["id"],
-        submission_status="accepted", notes="Our note")
+    # and it changes only through the platform's actions
+    resp = api(app, "package_patch", headers=people["a_editor"]["headers"], id=first["submission"]["id"], status=403,
+               submission_status="accepted", notes="Our note")
+    assert "lgdp_submission_transition" in resp["error"]["message"]
     shown = api(app, "package_show", headers=people["a_editor"]["headers"], id=first["submission"]["id"])["result"]
-    assert shown["submission_status"] == "draft" and shown["notes"] == "Our note"
+    assert shown["submission_status"] == "draft" and shown["notes"] != "Our note"
 
 
 def test_the_browser_path(app, world, run_worker):

@@ -14,10 +14,10 @@ from ckan.tests import factories
 
 from tests.conftest import CTAS_HEADER, CTAS_VALID_ROW, api, ckan_cli, csv_bytes, upload_return_file
 
-FULL = "activity datastore scheming_datasets scheming_organizations lgdp_validation validation lgdp dcat"
+FULL = "activity datastore scheming_datasets scheming_organizations lgdp lgdp_validation validation dcat"
 # Upstream's sync mode calls pre-2.10 hook names on every resource plugin, and
 # core's datastore plugin has none, so sync-mode tests leave datastore out.
-SYNC_OURS = "activity scheming_datasets scheming_organizations lgdp_validation validation lgdp"
+SYNC_OURS = "activity scheming_datasets scheming_organizations lgdp lgdp_validation validation"
 SYNC_UPSTREAM = "activity scheming_datasets scheming_organizations validation lgdp"
 UPSTREAM_ONLY = "activity validation"
 

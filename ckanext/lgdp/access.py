@@ -322,9 +322,13 @@ def dataset_labels(pkg: "model.Package") -> list[str]:
 
 
 def user_labels(user_obj: "model.User | None") -> list[str]:
-    """IPermissionLabels.get_user_dataset_labels."""
+    """IPermissionLabels.get_user_dataset_labels. For a visitor who is not
+    signed in CKAN passes its anonymous user object (no id), and some views
+    pass the user's name ('' when anonymous) instead of an object."""
+    if isinstance(user_obj, str):
+        user_obj = model.User.get(user_obj) if user_obj else None
     labels = list(_default_labels().get_user_dataset_labels(user_obj))
-    if user_obj is not None:
+    if user_obj is not None and not getattr(user_obj, "is_anonymous", False):
         labels.extend(lab for lab in principals(actor(user_obj.id)) if lab not in labels)
     return labels
 
@@ -338,3 +342,68 @@ def package_read_decision(user: str | None, pkg: "model.Package") -> bool | None
     if pkg.state == "deleted":
         return actor(user).sysadmin
     return can_read(actor(user), obj)
+
+
+# ---------------------------------------------------------------- writes
+#
+# Who may change what, as data: (object kind, action) -> the roles allowed.
+# Every CKAN action (core or any plugin's) that names a governed object goes
+# through `may_write` (ckanext.lgdp.gate applies it to the whole action
+# registry). An action missing from the table is refused on governed
+# objects: only the platform's own code (a context with ignore_auth, which an
+# API caller can never set) writes them. CKAN's own auth functions still run
+# after this rule for what it lets through.
+
+SYSADMIN = "sysadmin"
+GOVERNOR = "governor"  # an editor or admin of the coordinating body
+OWNER_EDITOR = "owner-editor"  # an editor or admin of the object's organisation
+READER = "reader"  # whoever may read the object
+
+_RETURN_EDITORS = frozenset({SYSADMIN, GOVERNOR, OWNER_EDITOR})
+_FOLLOW = ("follow_dataset", "unfollow_dataset")
+
+WRITES: dict[tuple[str, str], frozenset[str]] = {
+    # a return's own record and its documents (guidance, templates)
+    **{(RETURN_KIND, action): _RETURN_EDITORS for action in (
+        "package_create", "package_update", "package_patch", "package_revise",
+        "package_resource_reorder", "package_create_default_resource_views",
+        "resource_create", "resource_update", "resource_patch", "resource_delete",
+        "resource_view_create", "resource_view_update", "resource_view_delete", "resource_view_reorder",
+        "resource_create_default_resource_views", "member_create", "member_delete",
+    )},
+    **{(RETURN_KIND, action): frozenset({SYSADMIN, GOVERNOR}) for action in (
+        "package_delete", "package_owner_org_update", "bulk_update_private", "bulk_update_public",
+        "bulk_update_delete",
+    )},
+    (RETURN_KIND, "dataset_purge"): frozenset({SYSADMIN}),
+    # a submission is a record of what a council sent: its state, files and
+    # council change only through the platform's actions (lgdp_submission_*)
+    (SUBMISSION_KIND, "package_delete"): frozenset({SYSADMIN}),
+    # a consolidated table is written by consolidation and published by
+    # lgdp_table_publish, nothing else
+    **{(kind, action): frozenset({READER}) for kind in (RETURN_KIND, SUBMISSION_KIND, TABLE_KIND)
+       for action in _FOLLOW},
+}
+
+
+def roles(who: Actor, obj: AccessObject, labels: "frozenset[str] | None" = None) -> frozenset[str]:
+    """What this user is to this object, in the terms of WRITES."""
+    out = set()
+    if who.sysadmin:
+        out.add(SYSADMIN)
+    if who.is_governor():
+        out.add(GOVERNOR)
+    if obj.owner_org and who.in_org(obj.owner_org, "editor"):
+        out.add(OWNER_EDITOR)
+    if obj.state == NEW_STATE or can_read(who, obj, labels):
+        out.add(READER)
+    return frozenset(out)
+
+
+NEW_STATE = "new"  # an object that an action is about to create
+
+
+def may_write(who: Actor, obj: AccessObject, action: str, labels: "frozenset[str] | None" = None) -> bool:
+    """The one write decision: may this user run this action on this object?"""
+    allowed = WRITES.get((obj.kind, action))
+    return bool(allowed and allowed & roles(who, obj, labels))

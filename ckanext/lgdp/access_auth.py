@@ -12,7 +12,7 @@ from ckan.types import AuthResult, Context, DataDict
 
 from ckanext.lgdp import access
 
-__all__ = ["package_show"]
+__all__ = ["package_show", "activity_show"]
 
 
 def _package(context: Context, data_dict: DataDict) -> model.Package | None:
@@ -34,3 +34,13 @@ def package_show(next_auth: Any, context: Context, data_dict: DataDict | None) -
     if decision:
         return {"success": True}
     return {"success": False, "msg": tk._("Not authorised to read this dataset")}
+
+
+@tk.chained_auth_function
+@tk.auth_allow_anonymous_access
+def activity_show(next_auth: Any, context: Context, data_dict: DataDict | None) -> AuthResult:
+    """CKAN's own rule reads ``include_data`` without a default (a KeyError,
+    HTTP 500, for a call without it): without it, no data is included."""
+    data_dict = data_dict if data_dict is not None else {}
+    data_dict.setdefault("include_data", False)
+    return next_auth(context, data_dict)

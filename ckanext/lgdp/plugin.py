@@ -15,7 +15,7 @@ import ckan.plugins as p
 import ckan.plugins.toolkit as tk
 from ckan.common import CKANConfig
 
-from ckanext.lgdp import access, access_auth, cli
+from ckanext.lgdp import access, access_auth, cli, gate
 from ckanext.lgdp.connectors import auth as connector_auth
 from ckanext.lgdp.connectors import pubsub, pull, reminders
 from ckanext.lgdp.connectors import views as connector_views
@@ -88,7 +88,9 @@ def _public(*modules: Any) -> dict[str, Any]:
 
 
 def collect_actions() -> dict[str, Any]:
-    return _public(*ACTION_MODULES)
+    """The platform's actions, and the access gate in front of every action
+    CKAN and the other plugins register (ckanext.lgdp.gate)."""
+    return gate.wrap_registry(_public(*ACTION_MODULES))
 
 
 def collect_auth_functions() -> dict[str, Any]:
@@ -142,6 +144,7 @@ class LgdpPlugin(p.SingletonPlugin):
     def make_middleware(self, app: Any, config: CKANConfig) -> Any:
         if isinstance(app, Flask):
             health.register(app)
+            gate.register(app)
             upload_limits.register(app)
         return app
 

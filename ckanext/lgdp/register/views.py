@@ -56,6 +56,8 @@ def audit_csv() -> Any:
 
 def standard(id: str) -> Any:
     pkg = _call("package_show", {"id": id})
+    if pkg.get("type") != "data-return":
+        return tk.abort(404, tk._("Data return not found"))
     versions = _call("lgdp_standard_version_list", {"id": pkg["id"]})
     return tk.render("lgdp/register/standard.html", {"pkg": pkg, "versions": versions})
 

@@ -211,7 +211,7 @@ def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
     from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
     updated = tk.get_action("package_patch")(
-        {"user": context.get("user"), "ignore_auth": True, PLATFORM_FLAG: True}, {"id": table.id, "published": published})
+        {"user": context.get("user"), "ignore_auth": True, PLATFORM_FLAG: True}, {"id": table.id, "published": published, "private": published != "yes"})
     audit.record(context, object_type=TABLE_TYPE, object_id=table.id, object_name=table.name, action="publish",
                  from_state=before, to_state=published)
     model.repo.commit()

@@ -115,6 +115,9 @@ def _create_table(name: str, return_dict: dict[str, Any]) -> dict[str, Any]:
         "owner_org": return_dict["owner_org"],
         "data_return": return_dict["id"],
         "published": "no",
+        # private until lgdp_table_publish opens it: CKAN's public listings
+        # (package_list, resource_search) show only public datasets
+        "private": True,
     })
 
 

@@ -269,10 +269,16 @@ def _file_size(upload: Any) -> int | None:
 
 
 def _resolve_for_upload(context: Context, data_dict: DataDict) -> model.Package:
+    """The submission an upload is written to, started if needed. Who may
+    upload is decided on that object (its council), once it is known and
+    before anything is created."""
     if data_dict.get("id"):
-        return submission(data_dict["id"])
+        pkg = submission(data_dict["id"])
+        tk.check_access("lgdp_submission_upload", context, {"id": pkg.id})
+        return pkg
     return_dict = data_return(data_dict.get("data_return"))
     group = council(data_dict.get("council"))
+    tk.check_access("lgdp_submission_upload", context, {"council": group.id})
     period = _period(return_dict, data_dict.get("period"))
     pkg = _existing(return_dict, group, period)
     if pkg is not None:
@@ -317,7 +323,6 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         an invalid file then answers 409 with its errors (and is kept)
     :returns: ``{"submission": ..., "upload": ..., "errors": [...]}``
     """
-    tk.check_access("lgdp_submission_upload", context, data_dict)
     upload = data_dict.get("upload")
     url = (data_dict.get("url") or "").strip()
     has_file = upload is not None and hasattr(upload, "filename") and getattr(upload, "filename", "")
@@ -341,11 +346,10 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         resource_dict["url"] = upload.filename
     else:
         resource_dict["url"] = url
-    inner = {
-        "user": context.get("user"),
+    inner = _platform(context, **{
         CHANNEL_KEY: data_dict.get("channel") or ("api" if has_file else "url"),
         DEFER_KEY: True,
-    }
+    })
     resource = tk.get_action("resource_create")(inner, resource_dict)
     row = model.Session.get(Upload, resource["id"])
     if has_file:

@@ -79,9 +79,11 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> AuthResult:
     """The council's editors upload its files (a push may name the return,
     council and period instead of the submission)."""
     actor = access.context_actor(context)
-    pkg = _submission(data_dict)
-    if pkg is not None:
-        allowed = may_act(actor, states.COUNCIL_EDITOR, pkg)
+    # the action asks about the object it writes: {"id": submission} or
+    # {"council": council}, never a mixture
+    pkg = model.Package.get(data_dict.get("id") or "") if data_dict.get("id") else None
+    if data_dict.get("id"):
+        allowed = pkg is not None and pkg.type == SUBMISSION_TYPE and may_act(actor, states.COUNCIL_EDITOR, pkg)
     else:
         council = model.Group.get(data_dict.get("council") or "")
         allowed = actor.sysadmin or (council is not None and actor.in_org(council.id, "editor"))
