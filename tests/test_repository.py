@@ -106,12 +106,16 @@ def test_the_table_is_read_per_the_policy_until_published(app, world, live_worke
                        headers=who["headers"]).status_code
 
     assert status(people["x_editor"]) == 200 and status(people["r_editor"]) == 200
-    assert status(people["y_editor"]) == 403 and status(people["a_editor"]) == 403
-    assert status(people["anonymous"]) == 403
+    # until it is published the table does not exist for anyone else
+    assert status(people["y_editor"]) == 404 and status(people["a_editor"]) == 404
+    assert status(people["anonymous"]) == 404
+    listed = app.get("/api/3/action/package_list").json["result"]
+    assert TABLE not in listed
     api(app, "lgdp_table_publish", headers=people["y_editor"]["headers"], status=403,
         data_return="council-tax-collection", published=True)
     api(app, "lgdp_table_publish", headers=people["x_editor"]["headers"], data_return="council-tax-collection", published=True)
     assert status(people["anonymous"]) == 200 and status(people["y_editor"]) == 200
+    assert TABLE in app.get("/api/3/action/package_list").json["result"]
     csv = app.get(f"/datastore/dump/{res_id}")
     assert csv.status_code == 200 and COUNCIL_A_GSS in csv.get_data(as_text=True)
 
