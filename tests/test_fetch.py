@@ -1,7 +1,8 @@
 """The one fetcher (ckanext/lgdp/fetch.py), against real servers on
 127.0.0.1 and nothing else: every address it must refuse, directly, through
 a redirect from an allowed server and through a name, refused before any
-connection is made; and the limits.
+connection is made; the limits; and the API that takes a URL, which refuses
+it before anything is created.
 
 No packet is ever sent to a refused address: a Python audit hook records
 every socket this thread connects while a fetch runs, and the tests check
@@ -21,11 +22,17 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+import ckan.plugins.toolkit as tk
+from ckan import model
+
 from ckanext.lgdp import fetch
-from tests.conftest import ROOT
+from ckanext.lgdp.connectors import webhooks
+from ckanext.lgdp.model import Connector, Upload
+from tests.conftest import ROOT, api, csv_bytes, ctas_rows, make_world
 
 PACKAGE = ROOT / "ckanext" / "lgdp"
 SETTING = "ckanext.lgdp.fetch.test_loopback"
+DB = pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")
 MB = 1024 * 1024
 
 # ---------------------------------------------------------------- watching the sockets
@@ -290,7 +297,38 @@ def test_the_time_limit(file_server):
     assert caught.value.message == "127.0.0.1 gave no answer within 1 seconds."
 
 
+def test_a_webhook_to_a_refused_address_is_not_sent(receiver):
+    port = urlsplit(receiver["url"]).port
+    with connections() as seen:
+        outcome = webhooks.post(f"http://localhost:{port}/hook", "submission.accepted", "evt-1", {"a": 1}, "s3cret")
+    assert not outcome.ok and outcome.status is None and "loopback" in outcome.error
+    assert seen == [] and receiver["got"] == []
+
+
 # ---------------------------------------------------------------- the rule in the code and the settings
+
+
+# Modules that may make requests besides fetch.py, and why.
+OWN_SERVICES = {
+    "ops/health.py": "pings the platform's own Solr at solr_url (private by design, from the configuration, "
+                     "never from a user)",
+}
+OUTGOING = re.compile(r"^\s*(?:import|from)\s+(?:requests|urllib3|httpx|aiohttp|pycurl|http\.client|urllib\.request)\b"
+                      r"|^\s*from\s+urllib\s+import\s+.*\brequest\b|\burlopen\s*\(|\bsocket\.create_connection\b",
+                      re.MULTILINE)
+
+
+def test_no_other_module_makes_requests_of_its_own():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name == "fetch.py" or name in OWN_SERVICES:
+            continue
+        for m in OUTGOING.finditer(path.read_text(encoding="utf-8")):
+            offenders.append(f"{name}: {m.group().strip()}")
+    assert not offenders, "server-side requests go through ckanext/lgdp/fetch.py:\n" + "\n".join(offenders)
+    for name in OWN_SERVICES:
+        assert (PACKAGE / name).is_file(), f"{name} is gone: drop it from OWN_SERVICES"
 
 
 def test_the_test_setting_is_off_by_default_and_only_in_test_ini():
@@ -304,3 +342,124 @@ def test_the_test_setting_is_off_by_default_and_only_in_test_ini():
                 if spellings.search(p.read_bytes().decode("utf-8", errors="replace"))]
     assert not carrying, f"{SETTING} lets the platform fetch from loopback; never in {carrying}"
     assert re.search(rf"^{re.escape(SETTING)}\s*=\s*true\s*$", (ROOT / "test.ini").read_text("utf-8"), re.MULTILINE)
+
+
+# ---------------------------------------------------------------- through the API
+
+
+def _attach(app, who: dict[str, Any], url: str, status: int = 200, **extra: Any) -> dict[str, Any]:
+    resp = app.post("/api/3/action/lgdp_submission_upload", headers=who["headers"], status=status,
+                    data={"data_return": "council-tax-collection", "council": "aberdeen-city", "period": "2023-24",
+                          "url": url, **extra})
+    return resp.json
+
+
+def _nothing_stored(app, world: dict[str, Any]) -> None:
+    sysadmin = world["people"]["sysadmin"]
+    found = api(app, "package_search", headers=sysadmin["headers"], fq="dataset_type:submission",
+                include_private=True)["result"]
+    assert found["count"] == 0, [r["name"] for r in found["results"]]
+    api(app, "lgdp_upload_list", headers=sysadmin["headers"], id="council-tax-collection--aberdeen-city--2023-24",
+        status=404)
+    assert model.Session.query(Upload).count() == 0
+
+
+@DB
+def test_an_upload_by_url_to_a_refused_address_is_refused_at_once_and_creates_nothing(app):
+    world = make_world()
+    editor = world["people"]["a_editor"]
+    solr = urlsplit(tk.config["solr_url"])
+    cases = [
+        # the attack: the platform's own Solr, by name
+        (f"http://localhost:{solr.port}{solr.path}/select?q=*:*&wt=csv&rows=100000", "localhost", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/iam/security-credentials/", "169.254.169.254", "metadata service"),
+        ("https://10.0.0.5/ctas.csv", "10.0.0.5", "a private network address"),
+        ("https://[::1]/ctas.csv", "::1", "loopback"),
+        ("https://2130706433/ctas.csv", "2130706433", "loopback"),
+        ("file:///etc/passwd", "file:///etc/passwd", "not a web address"),
+        ("ftp://files.example.org/ctas.csv", "files.example.org", "https://"),
+    ]
+    for url, host, why in cases:
+        error = _attach(app, editor, url, status=409)["error"]
+        [message] = error["url"]
+        assert host in message and why in message, (url, message)
+        assert "upload_id" not in error
+    _nothing_stored(app, world)
+
+
+@DB
+@pytest.mark.ckan_config(SETTING, False)
+def test_without_the_test_setting_the_council_server_on_loopback_is_refused_by_the_api(app, file_server):
+    world = make_world()
+    file_server["files"]["/ctas.csv"] = csv_bytes(ctas_rows())
+    error = _attach(app, world["people"]["a_editor"], file_server["url"] + "/ctas.csv", status=409)["error"]
+    assert "127.0.0.1" in error["url"][0]
+    _nothing_stored(app, world)
+    assert file_server["hits"] == []
+
+
+@DB
+def test_an_upload_by_url_from_the_council_server_is_fetched_and_validated(app, file_server, live_worker):
+    world = make_world()
+    file_server["files"]["/exports/ctas.csv"] = csv_bytes(ctas_rows())
+    file_server["redirects"]["/latest.csv"] = "/exports/ctas.csv"
+    answer = _attach(app, world["people"]["a_editor"], file_server["url"] + "/latest.csv", wait="true")["result"]
+    assert answer["upload"]["status"] == "valid" and answer["upload"]["channel"] == "url"
+    assert file_server["hits"] == ["/latest.csv", "/exports/ctas.csv"]
+
+
+@DB
+@pytest.mark.parametrize("target,why", [
+    ("http://localhost:{port}/secret.csv", "this server's own loopback address"),
+    ("http://169.254.169.254/latest/meta-data/", "the cloud provider's metadata service"),
+])
+def test_a_redirect_refused_at_fetch_time_leaves_an_upload_marked_with_the_reason(app, file_server, live_worker,
+                                                                                 target, why):
+    world = make_world()
+    editor = world["people"]["a_editor"]
+    target = target.format(port=urlsplit(file_server["url"]).port)
+    file_server["files"]["/secret.csv"] = csv_bytes(ctas_rows())
+    file_server["redirects"]["/exports/ctas.csv"] = target
+    error = _attach(app, editor, file_server["url"] + "/exports/ctas.csv", wait="true", status=409)["error"]
+    assert error["status"] == "rejected"
+    upload = api(app, "lgdp_upload_show", headers=editor["headers"], id=error["upload_id"])["result"]
+    assert upload["status"] == "rejected" and upload["problem_code"] == "fetch-refused"
+    assert upload["problem"].startswith(f"127.0.0.1 redirected the request to {target}. ") and why in upload["problem"]
+    assert upload["problem"] in error["upload"]
+    assert file_server["hits"] == ["/exports/ctas.csv"]  # never the target
+
+
+@DB
+def test_connectors_and_webhooks_to_refused_addresses_are_refused_at_once(app, file_server):
+    world = make_world()
+    people = world["people"]
+    port = urlsplit(file_server["url"]).port
+    for url, why in ((f"http://localhost:{port}/finance/ctas.csv", "loopback"),
+                     ("https://[fd00:ec2::254]/latest/meta-data/", "metadata service"),
+                     ("https://192.168.0.10/ctas.csv", "private network")):
+        error = api(app, "lgdp_connector_create", headers=people["a_editor"]["headers"], status=409,
+                    council="aberdeen-city", data_return="council-tax-collection", url=url)["error"]
+        assert why in error["url"][0], error
+        error = api(app, "lgdp_subscription_create", headers=people["x_editor"]["headers"], status=409,
+                    channel="webhook", url=url)["error"]
+        assert why in error["url"][0], error
+    assert api(app, "lgdp_connector_list", headers=people["a_editor"]["headers"])["result"] == []
+    assert model.Session.query(Connector).count() == 0
+    assert api(app, "lgdp_subscription_list", headers=people["x_editor"]["headers"])["result"] == []
+    assert file_server["hits"] == []
+
+
+@DB
+def test_a_connector_whose_source_redirects_to_a_refused_address_fails_and_uploads_nothing(app, file_server):
+    world = make_world()
+    editor = world["people"]["a_editor"]
+    file_server["files"]["/finance/ctas.csv"] = csv_bytes(ctas_rows())
+    conn = api(app, "lgdp_connector_create", headers=editor["headers"], council="aberdeen-city",
+               data_return="council-tax-collection", url=file_server["url"] + "/finance/ctas.csv",
+               auth_secret="Bearer council-system-token")["result"]
+    file_server["redirects"]["/finance/ctas.csv"] = "http://10.0.0.1/ctas.csv"
+    run = api(app, "lgdp_connector_run", headers=editor["headers"], id=conn["id"])["result"]
+    assert run["outcome"] == "failed" and run["upload_id"] is None
+    assert run["error"] == ("127.0.0.1 redirected the request to http://10.0.0.1/ctas.csv. The address 10.0.0.1 is "
+                            "a private network address; the platform only fetches from public internet addresses.")
+    assert model.Session.query(Upload).count() == 0

@@ -1,12 +1,14 @@
 """Pull connectors: the platform fetches a council's return from its own
 system on a schedule and submits it as an upload like any other.
 
-A run fetches the connector's URL (with its stored, encrypted auth header,
-and the last ETag), skips content it has seen (304, or the same SHA-256),
-and otherwise uploads it to the council's submission for the latest ended
-period, where it is validated as usual. Every run is recorded; a failure
-(timeout, refused, TLS, 4xx/5xx, too large, a file the intake refuses) is
-retried with a growing delay and shown to the council.
+A run fetches the connector's URL through the platform's fetcher
+(ckanext.lgdp.fetch: a public https address only, redirects checked), with
+its stored, encrypted auth header and the last ETag; it skips content it has
+seen (304, or the same SHA-256), and otherwise uploads it to the council's
+submission for the latest ended period, where it is validated as usual.
+Every run is recorded; a failure (timeout, a refused address, TLS, 4xx/5xx,
+too large, a file the intake refuses) is retried with a growing delay and
+shown to the council.
 """
 from __future__ import annotations
 
@@ -18,14 +20,13 @@ import logging
 import os
 from typing import Any
 
-import requests
 from werkzeug.datastructures import FileStorage
 
 import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp import access, config
+from ckanext.lgdp import access, config, fetch
 from ckanext.lgdp.model import Connector, ConnectorRun
 from ckanext.lgdp.register import calendar as cal
 
@@ -97,30 +98,20 @@ def run_connector(conn: Connector, today: datetime.date | None = None) -> Connec
             headers[conn.auth_header or "Authorization"] = decrypt(conn.auth_secret)
         if conn.last_etag:
             headers["If-None-Match"] = conn.last_etag
-        limit = config.max_upload_bytes()
         try:
-            with requests.get(conn.url, headers=headers, stream=True, timeout=config.download_timeout_seconds()) as resp:
-                run.http_status = resp.status_code
-                if resp.status_code == 304:
-                    run.outcome = "unchanged"
-                    return run
-                if resp.status_code >= 400:
-                    return _fail(conn, run, tk._("The council's server answered {status}").format(status=resp.status_code),
-                                 resp.status_code)
-                body = io.BytesIO()
-                for chunk in resp.iter_content(1 << 16):
-                    body.write(chunk)
-                    if body.tell() > limit:
-                        return _fail(conn, run, tk._("The file is larger than the limit of {mb} MB").format(
-                            mb=limit // 1048576), resp.status_code)
-                etag = resp.headers.get("ETag")
-        except requests.exceptions.SSLError:
-            return _fail(conn, run, tk._("The council's server's certificate could not be verified (TLS)"))
-        except requests.Timeout:
-            return _fail(conn, run, tk._("The council's server did not answer in time"))
-        except requests.RequestException as e:
-            return _fail(conn, run, tk._("The council's server could not be reached ({error})").format(error=type(e).__name__))
-        content = body.getvalue()
+            answer = fetch.get(conn.url, headers=headers, max_bytes=config.max_upload_bytes(),
+                               timeout=config.download_timeout_seconds())
+        except fetch.FetchError as e:
+            return _fail(conn, run, e.message)
+        run.http_status = answer.status
+        if answer.status == 304:
+            run.outcome = "unchanged"
+            return run
+        if answer.status >= 300:
+            return _fail(conn, run, tk._("The council's server answered {status}").format(status=answer.status),
+                         answer.status)
+        etag = answer.headers.get("ETag")
+        content = answer.body
         digest = hashlib.sha256(content).hexdigest()
         if digest == conn.last_sha256:
             run.outcome = "unchanged"
@@ -195,8 +186,9 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
         raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
     url = (data_dict.get("url") or "").strip()
     errors: dict[str, list[str]] = {}
-    if not (url.startswith("https://") or url.startswith("http://127.0.0.1") or url.startswith("http://localhost")):
-        errors["url"] = [tk._("The source must be an https:// URL")]
+    refused = fetch.refusal(url)
+    if refused:
+        errors["url"] = [refused]
     try:
         interval = int(data_dict.get("interval_minutes") or 1440)
         if not 5 <= interval <= 60 * 24 * 366:
