@@ -262,12 +262,14 @@ def live_worker():
 @pytest.fixture
 def file_server():
     """A council's own web server on loopback: serves files by path, can be
-    told to answer slowly or with an error."""
+    told to answer slowly, with an error, with a redirect (`redirects`: path
+    -> Location) or without a Content-Length (paths in `unsized`)."""
     import http.server
     import threading
     import time
 
-    state: dict[str, Any] = {"files": {}, "delay": {}, "status": {}, "hits": [], "headers": []}
+    state: dict[str, Any] = {"files": {}, "delay": {}, "status": {}, "redirects": {}, "unsized": set(),
+                             "hits": [], "headers": []}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -276,6 +278,12 @@ def file_server():
             delay = state["delay"].pop(self.path, 0)
             if delay:
                 time.sleep(delay)
+            location = state["redirects"].get(self.path)
+            if location:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.end_headers()
+                return
             status = state["status"].get(self.path)
             body = state["files"].get(self.path)
             if status or body is None:
@@ -284,7 +292,8 @@ def file_server():
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/csv")
-            self.send_header("Content-Length", str(len(body)))
+            if self.path not in state["unsized"]:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 

@@ -9,7 +9,7 @@ import pytest
 
 from ckan import model
 
-from ckanext.lgdp.model import Connector
+from ckanext.lgdp.model import Connector, ConnectorRun
 from tests.conftest import api, ckan_cli, csv_bytes, ctas_rows, make_world
 
 pytestmark = [pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")]
@@ -68,3 +68,71 @@ def test_a_scheduled_pull_creates_validates_skips_unchanged_and_retries_failures
     file_server["files"].pop("/finance/ctas.csv")
     gone = api(app, "lgdp_connector_run", headers=people["a_editor"]["headers"], id=conn["id"])["result"]
     assert gone["outcome"] == "failed" and gone["http_status"] == 404
+
+
+def _latest_ended_period() -> str:
+    today = datetime.date.today()
+    first_year = today.year - 1 if today.month >= 4 else today.year - 2
+    return f"{first_year}-{(first_year + 1) % 100:02d}"
+
+
+def test_the_councils_editors_disable_enable_and_delete_a_connector(app, file_server):
+    world = make_world()
+    people = world["people"]
+    file_server["files"]["/finance/ctas.csv"] = csv_bytes(ctas_rows(period=_latest_ended_period()))
+    conn = api(app, "lgdp_connector_create", headers=people["a_editor"]["headers"], council="aberdeen-city",
+               data_return="council-tax-collection", url=file_server["url"] + "/finance/ctas.csv",
+               auth_secret="Bearer council-system-token")["result"]
+
+    # nobody else: another council's editor, the council's plain member, an
+    # agency's editor, anonymous
+    for who in ("b_editor", "a_member", "x_editor", "anonymous"):
+        for action in ("lgdp_connector_disable", "lgdp_connector_enable", "lgdp_connector_delete"):
+            api(app, action, headers=people[who]["headers"], status=403, id=conn["id"])
+    api(app, "lgdp_connector_disable", headers=people["a_editor"]["headers"], status=404, id="no-such-connector")
+
+    disabled = api(app, "lgdp_connector_disable", headers=people["a_editor"]["headers"], id=conn["id"],
+                   reason="The finance system is being replaced")["result"]
+    assert disabled["active"] is False
+    listed = api(app, "lgdp_connector_list", headers=people["a_member"]["headers"])["result"]
+    assert [(c["id"], c["active"]) for c in listed] == [(conn["id"], False)]
+    # due, yet never run: not by the scheduler, not with --all, not by the
+    # coordinating body's run of every due connector, not by hand
+    assert "no connector was due" in ckan_cli("lgdp", "pull").stdout
+    assert "no connector was due" in ckan_cli("lgdp", "pull", "--all").stdout
+    assert api(app, "lgdp_connector_run", headers=people["coordinator"]["headers"], due=True)["result"]["runs"] == []
+    error = api(app, "lgdp_connector_run", headers=people["a_editor"]["headers"], status=409, id=conn["id"])["error"]
+    assert "disabled" in error["id"][0]
+    assert file_server["hits"] == []
+    assert api(app, "lgdp_connector_run_list", headers=people["a_member"]["headers"], id=conn["id"])["result"] == []
+
+    enabled = api(app, "lgdp_connector_enable", headers=people["a_admin"]["headers"], id=conn["id"])["result"]
+    assert enabled["active"] is True
+    pulled = ckan_cli("lgdp", "pull")
+    assert "1 created" in pulled.stdout, pulled.stdout + pulled.stderr
+    assert file_server["hits"] == ["/finance/ctas.csv"]
+
+    assert api(app, "lgdp_connector_delete", headers=people["a_editor"]["headers"], id=conn["id"],
+               reason="Uploads by hand from now on")["result"] is None
+    assert api(app, "lgdp_connector_list", headers=people["a_editor"]["headers"])["result"] == []
+    api(app, "lgdp_connector_run_list", headers=people["a_editor"]["headers"], id=conn["id"], status=404)
+    api(app, "lgdp_connector_delete", headers=people["a_editor"]["headers"], id=conn["id"], status=404)
+    model.Session.expire_all()
+    assert model.Session.get(Connector, conn["id"]) is None
+    assert model.Session.query(ConnectorRun).filter(ConnectorRun.connector_id == conn["id"]).count() == 0
+    # the upload it made stays on its submission
+    name = f"council-tax-collection--aberdeen-city--{_latest_ended_period()}"
+    uploads = api(app, "lgdp_upload_list", headers=people["a_member"]["headers"], id=name)["result"]
+    assert [u["channel"] for u in uploads] == ["pull"]
+    assert "no connector was due" in ckan_cli("lgdp", "pull", "--all").stdout
+
+    # each change is in the audit trail, with who and why
+    trail = [e for e in api(app, "lgdp_audit_list", headers=people["reviewer"]["headers"])["result"]
+             if e["object_type"] == "connector"]
+    assert [(e["action"], e["from_state"], e["to_state"], e["actor_name"], e["reason"]) for e in trail] == [
+        ("delete", "active", "deleted", people["a_editor"]["name"], "Uploads by hand from now on"),
+        ("enable", "disabled", "active", people["a_admin"]["name"], None),
+        ("disable", "active", "disabled", people["a_editor"]["name"], "The finance system is being replaced"),
+    ]
+    assert {e["object_id"] for e in trail} == {conn["id"]}
+    assert trail[0]["diff"]["runs"] == {"from": 1, "to": 0}

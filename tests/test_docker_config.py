@@ -27,6 +27,7 @@ ENV_EXAMPLE = DOCKER / ".env.example"
 DOCKERFILE = DOCKER / "Dockerfile"
 ENTRYPOINT_SCRIPT = DOCKER / "docker-entrypoint.d" / "01_lgdp.sh"
 PG_INIT_DIR = DOCKER / "postgresql" / "docker-entrypoint-initdb.d"
+SOLR_INIT_DIR = DOCKER / "solr" / "docker-entrypoint-initdb.d"
 
 SERVICES = ("ckan", "worker", "db", "solr", "redis")
 
@@ -485,6 +486,100 @@ def test_db_service_has_what_its_init_script_reads(services):
         assert var in environment, f"the db service is not given {var}"
 
 
+def service_networks(service: dict) -> list[str]:
+    networks = service.get("networks") or ["default"]
+    return list(networks) if isinstance(networks, (list, dict)) else [networks]
+
+
+def test_data_services_sit_on_an_internal_network_with_only_ckan_and_worker(compose, services):
+    declared = compose.get("networks") or {}
+    internal = {name for name, spec in declared.items() if (spec or {}).get("internal") is True}
+    assert internal, "no internal network (internal: true) for PostgreSQL, Solr and Redis"
+    members = {name: set(service_networks(service)) for name, service in services.items()}
+    for name in ("db", "solr", "redis"):
+        assert members[name] and members[name] <= internal, f"{name} is on {members[name]}: a way out"
+    for network in internal:
+        on_it = {name for name, nets in members.items() if network in nets}
+        assert on_it <= set(SERVICES), f"{sorted(on_it - set(SERVICES))} reach the data services ({network})"
+    for name in ("ckan", "worker"):
+        assert members[name] & internal, f"{name} cannot reach the data services"
+        # the worker fetches councils' files and sends webhooks; the web
+        # checks the addresses it is given and sends mail
+        assert members[name] - internal, f"{name} has no way out"
+    if "nginx" in services:
+        assert not members["nginx"] & internal, "nginx must not reach the data services"
+        assert members["nginx"] & members["ckan"], "nginx shares no network with ckan"
+
+
+def solr_environment(service: dict) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(e.partition("=")[::2] for e in environment)
+    return environment
+
+
+def test_solr_requires_the_credentials_ckan_signs_in_with(services, env_example):
+    solr = services["solr"]
+    user, password = env_example.get("CKAN_SOLR_USER"), env_example.get("CKAN_SOLR_PASSWORD")
+    assert user and password, ".env.example sets no CKAN_SOLR_USER / CKAN_SOLR_PASSWORD"
+    # CKAN itself turns them into user:password@ of solr_url; in the URL
+    # variable they would stop the image's prerun.py from reaching Solr
+    url = urlsplit(env_example["CKAN_SOLR_URL"])
+    assert url.username is None and url.password is None, "CKAN_SOLR_URL must carry no credentials"
+    environment = solr_environment(solr)
+    assert interpolate(environment.get("LGDP_SOLR_USER", ""), env_example) == user
+    assert interpolate(environment.get("LGDP_SOLR_PASSWORD", ""), env_example) == password
+    assert "SOLR_USER" not in environment, "the solr image unsets SOLR_USER (its system user)"
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in solr.get("volumes", [])}
+    assert (DOCKER / mounts["/docker-entrypoint-initdb.d"]).resolve() == SOLR_INIT_DIR.resolve()
+    health = " ".join(command_args(solr["healthcheck"]["test"]))
+    assert "$$LGDP_SOLR_USER" in health and "$$LGDP_SOLR_PASSWORD" in health, "the healthcheck would be refused"
+
+
+def solr_hash(password: str, salt: str) -> str:
+    """What Solr's Sha256AuthenticationProvider compares a password with."""
+    import base64
+    import hashlib
+
+    inner = hashlib.sha256(base64.b64decode(salt) + password.encode("utf-8")).digest()
+    return base64.b64encode(hashlib.sha256(inner).digest()).decode("ascii")
+
+
+def test_the_solr_init_script_writes_basic_authentication(tmp_path):
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not found")
+    [script] = sorted(SOLR_INIT_DIR.glob("*.sh"))
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        # as the solr image's run-initdb does: sourced, under set -e
+        return subprocess.run([bash, "-c", f'set -e; . "{script}"; echo done'], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "SOLR_HOME": str(tmp_path), **env})
+
+    password = "Zx9-s3cr:et@p/q%"
+    result = run(LGDP_SOLR_USER="ckan", LGDP_SOLR_PASSWORD=password)
+    assert result.returncode == 0 and result.stdout.endswith("done\n"), result.stderr
+    security = json.loads((tmp_path / "security.json").read_text(encoding="utf-8"))
+    authentication, authorization = security["authentication"], security["authorization"]
+    assert authentication["class"] == "solr.BasicAuthPlugin"
+    [(user, credential)] = authentication["credentials"].items()
+    hashed, salt = credential.split(" ")
+    assert user == "ckan" and hashed == solr_hash(password, salt) != solr_hash("wrong", salt)
+    assert authorization["class"] == "solr.RuleBasedAuthorizationPlugin"
+    assert authorization["user-role"] == {"ckan": "admin"}
+    *open_, last = authorization["permissions"]
+    assert last == {"name": "all", "role": "admin"}, "every other request needs the user"
+    # only the schema's name, which prerun.py reads without credentials
+    assert open_ == [{"name": "ckan-schema-name", "path": "/schema/name", "method": ["GET"], "role": None}]
+    assert (tmp_path / "security.json").stat().st_mode & 0o077 == 0
+
+    (tmp_path / "security.json").unlink()
+    for env in ({}, {"LGDP_SOLR_USER": "ckan"}, {"LGDP_SOLR_USER": 'ck"an', "LGDP_SOLR_PASSWORD": "x"}):
+        result = run(**env)
+        assert result.returncode != 0 and "done" not in result.stdout, env
+        assert not (tmp_path / "security.json").exists()
+
+
 # ---------------------------------------------------------------- Dockerfile
 
 
@@ -671,7 +766,7 @@ def test_entrypoint_script_migrates_and_sets_datastore_permissions():
 
 @pytest.mark.parametrize(
     "script",
-    [ENTRYPOINT_SCRIPT, *sorted(PG_INIT_DIR.glob("*.sh"))],
+    [ENTRYPOINT_SCRIPT, *sorted(PG_INIT_DIR.glob("*.sh")), *sorted(SOLR_INIT_DIR.glob("*.sh"))],
     ids=lambda p: p.name,
 )
 def test_shell_scripts_parse(script):

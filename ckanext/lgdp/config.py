@@ -30,3 +30,30 @@ def download_timeout_seconds() -> int:
 
 def query_change_ratio() -> float:
     return float(tk.config["ckanext.lgdp.query_change_ratio"])
+
+
+# ---------------------------------------------------------------- server-side fetches (fetch.py)
+
+
+def fetch_allow_http() -> bool:
+    return tk.asbool(tk.config["ckanext.lgdp.fetch.allow_http"])
+
+
+def fetch_test_loopback() -> bool:
+    return tk.asbool(tk.config["ckanext.lgdp.fetch.test_loopback"])
+
+
+def fetch_allow_list() -> list[str]:
+    return tk.aslist(tk.config["ckanext.lgdp.fetch.allow_list"])
+
+
+def fetch_deny_list() -> list[str]:
+    return tk.aslist(tk.config["ckanext.lgdp.fetch.deny_list"])
+
+
+def fetch_connect_timeout_seconds() -> float:
+    return float(tk.config["ckanext.lgdp.fetch.connect_timeout_seconds"])
+
+
+def fetch_max_redirects() -> int:
+    return int(tk.config["ckanext.lgdp.fetch.max_redirects"])

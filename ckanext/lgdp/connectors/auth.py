@@ -1,16 +1,25 @@
-"""Who may subscribe, read deliveries and run them."""
+"""Who may subscribe, read deliveries and run them, and manage connectors."""
 from __future__ import annotations
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 from ckan.types import AuthResult, Context, DataDict
 
 from ckanext.lgdp import access
+from ckanext.lgdp.model import Connector
 
 __all__ = [
     "lgdp_subscription_create", "lgdp_subscription_list", "lgdp_delivery_run", "lgdp_event_list",
     "lgdp_reminder_run", "lgdp_connector_create", "lgdp_connector_list", "lgdp_connector_run",
-    "lgdp_connector_run_list",
+    "lgdp_connector_run_list", "lgdp_connector_disable", "lgdp_connector_enable", "lgdp_connector_delete",
 ]
+
+
+def council_editor(context: Context, council_id: str) -> bool:
+    """Who sets up, runs, stops and removes a council's connectors: its
+    editors and admins (and sysadmins)."""
+    who = access.context_actor(context)
+    return who.sysadmin or who.in_org(council_id, "editor")
 
 
 def lgdp_subscription_create(context: Context, data_dict: DataDict) -> AuthResult:
@@ -37,3 +46,16 @@ lgdp_reminder_run = lgdp_delivery_run
 # Connectors: signed-in users; the actions check the council (its editors
 # set up and run its connectors, its members and the coordinating body read).
 lgdp_connector_create = lgdp_connector_list = lgdp_connector_run = lgdp_connector_run_list = lgdp_subscription_create
+
+
+def lgdp_connector_disable(context: Context, data_dict: DataDict) -> AuthResult:
+    """The council's editors, as for creating its connectors (CKAN itself
+    refuses anonymous callers). An unknown id passes here so that the action
+    answers 404."""
+    conn = model.Session.get(Connector, data_dict.get("id") or "")
+    if conn is None or council_editor(context, conn.council_id):
+        return {"success": True}
+    return {"success": False, "msg": tk._("Only the council's editors manage its connectors")}
+
+
+lgdp_connector_enable = lgdp_connector_delete = lgdp_connector_disable

@@ -14,7 +14,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp import access
+from ckanext.lgdp import access, fetch
 from ckanext.lgdp.connectors import webhooks
 from ckanext.lgdp.model import Delivery, Event, Subscription
 from ckanext.lgdp.model.pubsub import EVENT_TYPES
@@ -192,7 +192,7 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
     """Subscribe to events (the answer carries the webhook secret, once).
 
     :param channel: ``webhook`` or ``email``
-    :param url: the webhook's HTTPS (or loopback HTTP) URL
+    :param url: the webhook's https:// URL, on a public internet address
     :param data_return: one return (optional: every return you may read)
     :param event_types: list of event types (optional: all); one of
         submission.submitted, submission.accepted, submission.returned,
@@ -206,8 +206,9 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
     if channel not in ("webhook", "email"):
         errors["channel"] = [tk._("webhook or email")]
     url = (data_dict.get("url") or "").strip()
-    if channel == "webhook" and not (url.startswith("https://") or url.startswith("http://127.0.0.1") or url.startswith("http://localhost")):
-        errors["url"] = [tk._("A webhook needs an https:// URL")]
+    refused = fetch.refusal(url) if channel == "webhook" else None
+    if refused:
+        errors["url"] = [refused]
     types = data_dict.get("event_types") or []
     if isinstance(types, str):
         types = [t.strip() for t in types.split(",") if t.strip()]

@@ -1,12 +1,15 @@
 """Pull connectors: the platform fetches a council's return from its own
 system on a schedule and submits it as an upload like any other.
 
-A run fetches the connector's URL (with its stored, encrypted auth header,
-and the last ETag), skips content it has seen (304, or the same SHA-256),
-and otherwise uploads it to the council's submission for the latest ended
-period, where it is validated as usual. Every run is recorded; a failure
-(timeout, refused, TLS, 4xx/5xx, too large, a file the intake refuses) is
-retried with a growing delay and shown to the council.
+A run fetches the connector's URL through the platform's fetcher
+(ckanext.lgdp.fetch: a public https address only, redirects checked), with
+its stored, encrypted auth header and the last ETag; it skips content it has
+seen (304, or the same SHA-256), and otherwise uploads it to the council's
+submission for the latest ended period, where it is validated as usual.
+Every run is recorded; a failure (timeout, a refused address, TLS, 4xx/5xx,
+too large, a file the intake refuses) is retried with a growing delay and
+shown to the council. The council's editors disable, enable and delete their
+connectors; a disabled one is never run.
 """
 from __future__ import annotations
 
@@ -18,20 +21,26 @@ import logging
 import os
 from typing import Any
 
-import requests
 from werkzeug.datastructures import FileStorage
 
 import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp import access, config
+from ckanext.lgdp import access, config, fetch
+from ckanext.lgdp.connectors.auth import council_editor
 from ckanext.lgdp.model import Connector, ConnectorRun
+from ckanext.lgdp.register import audit
 from ckanext.lgdp.register import calendar as cal
 
 log = logging.getLogger(__name__)
 
-__all__ = ["lgdp_connector_create", "lgdp_connector_list", "lgdp_connector_run", "lgdp_connector_run_list"]
+__all__ = [
+    "lgdp_connector_create", "lgdp_connector_list", "lgdp_connector_run", "lgdp_connector_run_list",
+    "lgdp_connector_disable", "lgdp_connector_enable", "lgdp_connector_delete",
+]
+
+AUDIT_TYPE = "connector"
 
 RETRY_BASE_MINUTES = 5
 
@@ -97,30 +106,20 @@ def run_connector(conn: Connector, today: datetime.date | None = None) -> Connec
             headers[conn.auth_header or "Authorization"] = decrypt(conn.auth_secret)
         if conn.last_etag:
             headers["If-None-Match"] = conn.last_etag
-        limit = config.max_upload_bytes()
         try:
-            with requests.get(conn.url, headers=headers, stream=True, timeout=config.download_timeout_seconds()) as resp:
-                run.http_status = resp.status_code
-                if resp.status_code == 304:
-                    run.outcome = "unchanged"
-                    return run
-                if resp.status_code >= 400:
-                    return _fail(conn, run, tk._("The council's server answered {status}").format(status=resp.status_code),
-                                 resp.status_code)
-                body = io.BytesIO()
-                for chunk in resp.iter_content(1 << 16):
-                    body.write(chunk)
-                    if body.tell() > limit:
-                        return _fail(conn, run, tk._("The file is larger than the limit of {mb} MB").format(
-                            mb=limit // 1048576), resp.status_code)
-                etag = resp.headers.get("ETag")
-        except requests.exceptions.SSLError:
-            return _fail(conn, run, tk._("The council's server's certificate could not be verified (TLS)"))
-        except requests.Timeout:
-            return _fail(conn, run, tk._("The council's server did not answer in time"))
-        except requests.RequestException as e:
-            return _fail(conn, run, tk._("The council's server could not be reached ({error})").format(error=type(e).__name__))
-        content = body.getvalue()
+            answer = fetch.get(conn.url, headers=headers, max_bytes=config.max_upload_bytes(),
+                               timeout=config.download_timeout_seconds())
+        except fetch.FetchError as e:
+            return _fail(conn, run, e.message)
+        run.http_status = answer.status
+        if answer.status == 304:
+            run.outcome = "unchanged"
+            return run
+        if answer.status >= 300:
+            return _fail(conn, run, tk._("The council's server answered {status}").format(status=answer.status),
+                         answer.status)
+        etag = answer.headers.get("ETag")
+        content = answer.body
         digest = hashlib.sha256(content).hexdigest()
         if digest == conn.last_sha256:
             run.outcome = "unchanged"
@@ -169,11 +168,6 @@ def due_connectors(now: datetime.datetime | None = None) -> list[Connector]:
 # ---------------------------------------------------------------- actions
 
 
-def _council_editor(context: Context, council_id: str) -> bool:
-    who = access.context_actor(context)
-    return who.sysadmin or who.in_org(council_id, "editor")
-
-
 def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Set up a scheduled pull for one council and return.
 
@@ -188,15 +182,16 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
     group = model.Group.get(data_dict.get("council") or "")
     if group is None or access.org_type(group.id) != access.COUNCIL:
         raise tk.ObjectNotFound(tk._("No council {name}").format(name=data_dict.get("council")))
-    if not _council_editor(context, group.id):
+    if not council_editor(context, group.id):
         raise tk.NotAuthorized(tk._("Only the council's editors set up its connectors"))
     pkg = model.Package.get(data_dict.get("data_return") or "")
     if pkg is None or pkg.type != "data-return":
         raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
     url = (data_dict.get("url") or "").strip()
     errors: dict[str, list[str]] = {}
-    if not (url.startswith("https://") or url.startswith("http://127.0.0.1") or url.startswith("http://localhost")):
-        errors["url"] = [tk._("The source must be an https:// URL")]
+    refused = fetch.refusal(url)
+    if refused:
+        errors["url"] = [refused]
     try:
         interval = int(data_dict.get("interval_minutes") or 1440)
         if not 5 <= interval <= 60 * 24 * 366:
@@ -250,8 +245,10 @@ def lgdp_connector_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
         runs = [run_connector(c).dictize() for c in due_connectors()]
         return {"runs": runs}
     conn = _connector(context, data_dict.get("id"))
-    if not _council_editor(context, conn.council_id):
+    if not council_editor(context, conn.council_id):
         raise tk.NotAuthorized(tk._("Only the council's editors run its connectors"))
+    if not conn.active:
+        raise tk.ValidationError({"id": [tk._("This connector is disabled: enable it to run it")]})
     return run_connector(conn).dictize()
 
 
@@ -263,3 +260,62 @@ def lgdp_connector_run_list(context: Context, data_dict: DataDict) -> list[dict[
     rows = (model.Session.query(ConnectorRun).filter(ConnectorRun.connector_id == conn.id)
             .order_by(ConnectorRun.started_at.desc()).limit(500))
     return [r.dictize() for r in rows]
+
+
+def _switch(context: Context, data_dict: DataDict, active: bool) -> dict[str, Any]:
+    """Disable or enable a connector, with an audit row when that changes it."""
+    conn = _connector(context, data_dict.get("id"))
+    if conn.active != active:
+        states = {True: "active", False: "disabled"}
+        audit.record(context, object_type=AUDIT_TYPE, object_id=conn.id, object_name=conn.url,
+                     action="enable" if active else "disable", from_state=states[conn.active],
+                     to_state=states[active], reason=data_dict.get("reason") or None)
+        conn.active = active
+        if active:  # due at once, with a clean slate
+            conn.next_run_at, conn.failures = _now(), 0
+        model.repo.commit()
+    return conn.dictize()
+
+
+def lgdp_connector_disable(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Stop a connector: the scheduler no longer runs it, nor can it be run by
+    hand; its settings and runs are kept (lgdp_connector_enable starts it
+    again). A council's editors.
+
+    :param id: the connector's id
+    :param reason: why (optional; kept in the audit trail)
+    """
+    tk.check_access("lgdp_connector_disable", context, data_dict)
+    return _switch(context, data_dict, False)
+
+
+def lgdp_connector_enable(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Start a disabled connector again; it is due at once.
+
+    :param id: the connector's id
+    :param reason: why (optional; kept in the audit trail)
+    """
+    tk.check_access("lgdp_connector_enable", context, data_dict)
+    return _switch(context, data_dict, True)
+
+
+def lgdp_connector_delete(context: Context, data_dict: DataDict) -> None:
+    """Remove a connector for good, with its stored secret and its run
+    history; the uploads it made stay on their submissions, and the audit
+    trail keeps what it was. A council's editors.
+
+    :param id: the connector's id
+    :param reason: why (optional; kept in the audit trail)
+    """
+    tk.check_access("lgdp_connector_delete", context, data_dict)
+    conn = _connector(context, data_dict.get("id"))
+    runs = model.Session.query(ConnectorRun).filter(ConnectorRun.connector_id == conn.id)
+    audit.record(context, object_type=AUDIT_TYPE, object_id=conn.id, object_name=conn.url, action="delete",
+                 from_state="active" if conn.active else "disabled", to_state="deleted",
+                 reason=data_dict.get("reason") or None,
+                 diff={"council_id": {"from": conn.council_id, "to": None},
+                       "return_id": {"from": conn.return_id, "to": None},
+                       "runs": {"from": runs.count(), "to": 0}})
+    runs.delete(synchronize_session=False)
+    model.Session.delete(conn)
+    model.repo.commit()

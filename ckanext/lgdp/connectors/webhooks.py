@@ -9,8 +9,10 @@ A delivery is an HTTP POST of a JSON event with these headers:
   ``"<t>.<body>"`` with the subscription's secret, so a receiver can check
   that the platform sent it and that it is fresh (see ``verify``)
 
-A delivery succeeds on any 2xx answer; anything else (a 5xx, a timeout, a
-refused connection) is retried after ``backoff(attempt)`` until
+A delivery goes through the platform's one fetcher (ckanext.lgdp.fetch: a
+public https address, no redirect followed). It succeeds on any 2xx answer;
+anything else (a 5xx, a redirect, a timeout, a refused connection or
+address) is retried after ``backoff(attempt)`` until
 ``MAX_ATTEMPTS``, after which it goes to the subscriber's dead-letter list.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+from ckanext.lgdp import fetch
 
 MAX_ATTEMPTS = 6
 BASE_DELAY = 30  # seconds before the first retry
@@ -83,11 +85,9 @@ def post(url: str, event_type: str, event_id: str, payload: dict[str, Any], secr
     }
     start = time.monotonic()
     try:
-        resp = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.Timeout:
-        return Outcome(False, None, f"no answer within {timeout:.0f} s", time.monotonic() - start)
-    except requests.RequestException as e:
-        return Outcome(False, None, f"{type(e).__name__}: could not reach {url}", time.monotonic() - start)
-    ok = 200 <= resp.status_code < 300
-    return Outcome(ok, resp.status_code, None if ok else f"the receiver answered {resp.status_code}",
+        answer = fetch.post(url, body, headers=headers, timeout=timeout)
+    except fetch.FetchError as e:
+        return Outcome(False, None, e.message, time.monotonic() - start)
+    ok = 200 <= answer.status < 300
+    return Outcome(ok, answer.status, None if ok else f"the receiver answered {answer.status}",
                    time.monotonic() - start)

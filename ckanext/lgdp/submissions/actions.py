@@ -13,7 +13,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Action, Context, DataDict
 
-from ckanext.lgdp import access, config
+from ckanext.lgdp import access, config, fetch
 from ckanext.lgdp.model import StandardVersion, Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.register import RETURN_TYPE, audit
@@ -333,6 +333,8 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         limit = config.max_upload_bytes()
         if size is not None and size > limit:
             raise _error("upload", too_large_message(size))
+    elif refused := fetch.refusal(url):  # the worker checks again when it fetches
+        raise _error("url", refused)
     pkg = _resolve_for_upload(context, data_dict)
     status = pkg.extras.get("submission_status") or states.INITIAL
     if status not in states.UPLOADABLE:

@@ -22,7 +22,7 @@ from typing import Any
 import ckan.plugins.toolkit as tk
 from ckan import model
 
-from ckanext.lgdp import config
+from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.register import calendar as cal
@@ -139,32 +139,24 @@ def resource_path(resource: dict[str, Any]) -> str | None:
 
 
 def _download(url: str, limit: int) -> str:
-    """Fetch a URL resource to a temporary file (the caller removes it)."""
-    import requests
-
+    """Fetch a URL resource to a temporary file (the caller removes it),
+    through the platform's one fetcher: the address is checked again here,
+    whatever was checked when the URL was given."""
     from ckanext.lgdp.submissions import intake
 
-    timeout = config.download_timeout_seconds()
+    fd, path = tempfile.mkstemp(prefix="lgdp-download-")
     try:
-        with requests.get(url, stream=True, timeout=timeout) as resp:
-            if resp.status_code >= 400:
-                raise intake.IntakeError("download-failed", tk._(
-                    "The file could not be fetched from {url}: the server answered {status}").format(
-                        url=url, status=resp.status_code), status=400, details={"status": resp.status_code})
-            fd, path = tempfile.mkstemp(prefix="lgdp-download-")
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                for chunk in resp.iter_content(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        os.unlink(path)
-                        raise intake.IntakeError("too-large", tk._(
-                            "The file at {url} is larger than the limit of {mb} MB").format(url=url, mb=limit // 1048576), status=413)
-                    out.write(chunk)
-            return path
-    except requests.RequestException as e:
-        raise intake.IntakeError("download-failed", tk._("The file could not be fetched from {url}: {error}").format(
-            url=url, error=type(e).__name__), status=400)
+        with os.fdopen(fd, "wb") as out:
+            answer = fetch.get(url, max_bytes=limit, timeout=config.download_timeout_seconds(), into=out)
+    except fetch.FetchError as e:
+        os.unlink(path)
+        raise intake.IntakeError(e.code, e.message, status=413 if isinstance(e, fetch.TooLarge) else 400) from None
+    if answer.status >= 300:
+        os.unlink(path)
+        raise intake.IntakeError("download-failed", tk._(
+            "The file could not be fetched from {url}: the server answered {status}").format(
+                url=url, status=answer.status), status=400, details={"status": answer.status})
+    return path
 
 
 def submission_schema(pkg: model.Package, standard: dict[str, Any]) -> dict[str, Any]:
