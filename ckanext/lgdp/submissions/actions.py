@@ -268,17 +268,26 @@ def _file_size(upload: Any) -> int | None:
         return None
 
 
-def _resolve_for_upload(context: Context, data_dict: DataDict) -> model.Package:
+def _check_url(url: str) -> None:
+    """A URL the fetcher would refuse is refused now, before anything is
+    created (the worker checks again when it fetches)."""
+    if url and (refused := fetch.refusal(url)):
+        raise _error("url", refused)
+
+
+def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") -> model.Package:
     """The submission an upload is written to, started if needed. Who may
     upload is decided on that object (its council), once it is known and
-    before anything is created."""
+    before anything is created or fetched."""
     if data_dict.get("id"):
         pkg = submission(data_dict["id"])
         tk.check_access("lgdp_submission_upload", context, {"id": pkg.id})
+        _check_url(url)
         return pkg
     return_dict = data_return(data_dict.get("data_return"))
     group = council(data_dict.get("council"))
     tk.check_access("lgdp_submission_upload", context, {"council": group.id})
+    _check_url(url)
     period = _period(return_dict, data_dict.get("period"))
     pkg = _existing(return_dict, group, period)
     if pkg is not None:
@@ -333,9 +342,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         limit = config.max_upload_bytes()
         if size is not None and size > limit:
             raise _error("upload", too_large_message(size))
-    elif refused := fetch.refusal(url):  # the worker checks again when it fetches
-        raise _error("url", refused)
-    pkg = _resolve_for_upload(context, data_dict)
+    pkg = _resolve_for_upload(context, data_dict, "" if has_file else url)
     status = pkg.extras.get("submission_status") or states.INITIAL
     if status not in states.UPLOADABLE:
         raise _error("upload", tk._(
