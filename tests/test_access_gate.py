@@ -35,6 +35,7 @@ RETURN_EDIT_ACTIONS = {
     "package_create_default_resource_views", "resource_create", "resource_update", "resource_patch",
     "resource_delete", "resource_view_create", "resource_view_update", "resource_view_delete",
     "resource_view_reorder", "resource_create_default_resource_views", "member_create", "member_delete",
+    "resource_validation_run", "resource_validation_delete",
 }
 
 

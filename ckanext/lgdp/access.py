@@ -370,6 +370,7 @@ WRITES: dict[tuple[str, str], frozenset[str]] = {
         "resource_create", "resource_update", "resource_patch", "resource_delete",
         "resource_view_create", "resource_view_update", "resource_view_delete", "resource_view_reorder",
         "resource_create_default_resource_views", "member_create", "member_delete",
+        "resource_validation_run", "resource_validation_delete",
     )},
     **{(RETURN_KIND, action): frozenset({SYSADMIN, GOVERNOR}) for action in (
         "package_delete", "package_owner_org_update", "bulk_update_private", "bulk_update_public",
