@@ -50,6 +50,16 @@ def _normal(colour: str) -> str:
     return colour
 
 
+
+def _click(chrome, selector: str) -> None:
+    """Click a control after bringing it into view at once (a screenshot of
+    the map may leave the page scrolled with the control above the window)."""
+    from selenium.webdriver.common.by import By
+
+    element = chrome.find_element(By.CSS_SELECTOR, selector)
+    chrome.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+    element.click()
+
 def test_a_council_editor_uses_the_dashboard_in_english_and_gaelic(chrome, live_server, app):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -74,7 +84,7 @@ def test_a_council_editor_uses_the_dashboard_in_english_and_gaelic(chrome, live_
     council = Select(wait_for(chrome, "#field-council"))
     assert council.first_selected_option.get_attribute("value") == COUNCIL_A_GSS
     Select(chrome.find_element(By.ID, "field-indicator")).select_by_value(DWELLINGS)
-    chrome.find_element(By.ID, "show-indicator").click()
+    _click(chrome, "#show-indicator")
 
     # the charts are drawn as SVG with the figures of the page
     wait_for(chrome, ".lgdp-chart-ranking[data-rendered='ranking'] svg")
@@ -103,7 +113,7 @@ def test_a_council_editor_uses_the_dashboard_in_english_and_gaelic(chrome, live_
     # change council and indicator: Inverclyde, where a flag is open
     Select(chrome.find_element(By.ID, "field-council")).select_by_value(OUTLIER[0])
     Select(chrome.find_element(By.ID, "field-indicator")).select_by_value(RATE_PCT)
-    chrome.find_element(By.ID, "show-indicator").click()
+    _click(chrome, "#show-indicator")
     wait_for(chrome, ".lgdp-chart-ranking[data-rendered='ranking'] svg")
     assert chrome.find_element(By.CSS_SELECTOR, "h1.lgdp-dashboard-title").text == "Inverclyde"
     assert "In-year collection rate" in chrome.find_element(By.CSS_SELECTOR, ".lgdp-panel h2").text
@@ -123,7 +133,7 @@ def test_a_council_editor_uses_the_dashboard_in_english_and_gaelic(chrome, live_
     assert len(chrome.find_elements(By.CSS_SELECTOR, ".lgdp-map svg .lgdp-map-area")) == 32
     Select(chrome.find_element(By.ID, "field-indicator")).select_by_value(DWELLINGS)
     Select(chrome.find_element(By.ID, "field-council")).select_by_value(COUNCIL_A_GSS)
-    chrome.find_element(By.ID, "show-indicator").click()
+    _click(chrome, "#show-indicator")
     wait_for(chrome, "html[lang='gd'] .lgdp-chart-trend[data-rendered='trend'] svg")
     assert "Alba" in _svg_texts(chrome, ".lgdp-chart-trend")  # the series "Scotland"
     screenshot(chrome, "dashboard-gd")
@@ -153,7 +163,7 @@ def test_a_saved_dashboard_in_the_browser(chrome, live_server, app):
     chrome.find_element(By.ID, "field-title").send_keys("Council tax at a glance")
     for ident in (DWELLINGS, RATE_PCT):
         chrome.find_element(By.CSS_SELECTOR, f"input[name='indicators'][value='{ident}']").click()
-    chrome.find_element(By.CSS_SELECTOR, ".lgdp-save-form button[type='submit']").click()
+    _click(chrome, ".lgdp-save-form button[type='submit']")
     wait_for(chrome, ".lgdp-panel .lgdp-chart-trend[data-rendered='trend'] svg")
     assert chrome.find_element(By.CSS_SELECTOR, "h1.lgdp-dashboard-title").text == "Council tax at a glance"
     panels = chrome.find_elements(By.CSS_SELECTOR, "section.lgdp-panel")
