@@ -293,19 +293,13 @@ def gate(name: str, cls: str, action: Callable[..., Any], context: Context, data
         idents |= sql_tables(who, context, data_dict.get("sql"))
     found = governed(idents)
     news = _new_objects(name, data_dict)
-    if not found and not news:
-        if cls == SQL:
-            hidden = _hidden_tables(context, idents)
-            if hidden:
-                return _not_found(action, context, data_dict, hidden)
-        return action(context, data_dict)
-    labels = frozenset(access.principals(who))
+    labels = frozenset(access.principals(who)) if found or news else frozenset()
     hidden = [ident for ident, pkg in found.items() if not readable(who, pkg, labels)]
     if cls == SQL:
         hidden += _hidden_tables(context, idents - set(found))
     if hidden:
         return _not_found(action, context, data_dict, hidden)
-    if cls in (READ, OWN, SQL):
+    if (not found and not news) or cls in (READ, OWN, SQL):
         return action(context, data_dict)
     objs = [access.describe(pkg) for pkg in {pkg.id: pkg for pkg in found.values()}.values()] + news
     for obj in objs:
@@ -372,9 +366,9 @@ def filter_answer(name: str, who: access.Actor, answer: Any) -> Any:
     if who.sysadmin:
         return answer
     refs: set[str] = set()
-    _walk_refs(answer if isinstance(answer, list) else [answer] if isinstance(answer, dict) else [], refs)
     if isinstance(answer, dict):
-        _walk_refs(answer, refs)
+        refs.update(_refs(answer))
+    _walk_refs(answer, refs)
     found = governed(refs)
     if not found:
         return answer
