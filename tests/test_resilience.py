@@ -53,7 +53,9 @@ def test_a_worker_killed_mid_job_is_retried_then_interrupted(app, file_server, l
     upload_id = answer["upload"]["id"]
 
     deadline = time.monotonic() + 30
-    while _row(upload_id).status != "running":
+    # killed only once its fetch is hanging on the server: a worker killed
+    # before it connects would leave the slow answer for the retry
+    while _row(upload_id).status != "running" or "/slow.csv" not in file_server["hits"]:
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.2)
     # the process doing the job: the worker itself (it runs jobs without a
@@ -70,7 +72,7 @@ def test_a_worker_killed_mid_job_is_retried_then_interrupted(app, file_server, l
     listed = api(app, "lgdp_upload_list", headers=editor["headers"], id=answer["submission"]["name"])["result"]
     assert listed[0]["status"] == "pending" and listed[0]["attempts"] == 1
     run_worker("lgdp:validation")
-    assert _row(upload_id).status == "valid" and _row(upload_id).attempts == 2
+    assert _row(upload_id).status == "valid" and _row(upload_id).attempts == 2, (_row(upload_id).problem_code, _row(upload_id).problem)
 
     # after the last attempt it is shown as interrupted, with a message
     row = _row(upload_id)
