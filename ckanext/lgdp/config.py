@@ -16,6 +16,28 @@ def max_upload_bytes() -> int:
     return tk.config["ckanext.lgdp.max_upload_mb"] * 1024 * 1024
 
 
+def limit_columns(fields: int) -> int:
+    """The most columns a file for a standard of ``fields`` fields may have."""
+    cap = tk.config["ckanext.lgdp.limits.max_columns"]
+    return min(cap, max(fields, 1) * tk.config["ckanext.lgdp.limits.columns_per_field"])
+
+
+def limit_cell_chars() -> int:
+    return tk.config["ckanext.lgdp.limits.max_cell_chars"]
+
+
+def limit_rows() -> int:
+    return tk.config["ckanext.lgdp.limits.max_rows"]
+
+
+def xlsx_max_uncompressed_bytes() -> int:
+    return tk.config["ckanext.lgdp.limits.xlsx_max_uncompressed_mb"] * 1024 * 1024
+
+
+def validation_memory_bytes() -> int:
+    return tk.config["ckanext.lgdp.validation_memory_mb"] * 1024 * 1024
+
+
 def upload_wait_seconds() -> int:
     return tk.config["ckanext.lgdp.upload_wait_seconds"]
 

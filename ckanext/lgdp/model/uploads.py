@@ -48,6 +48,13 @@ class Upload(tk.BaseModel):  # type: ignore[misc]
     rows: Mapped[int | None] = sa.Column(sa.Integer)
     bytes: Mapped[int | None] = sa.Column(sa.BigInteger)
     sha256: Mapped[str | None] = sa.Column(sa.UnicodeText)
+    # the one normalised file the upload was validated from (submissions/normalised.py)
+    normal_sha256: Mapped[str | None] = sa.Column(sa.UnicodeText)
+    normal_bytes: Mapped[int | None] = sa.Column(sa.BigInteger)
+    # data rows counted at intake (for a CSV an upper bound: a quoted cell may span lines)
+    normal_rows: Mapped[int | None] = sa.Column(sa.Integer)
+    # its header row, as matched to the standard
+    header: Mapped[list[str] | None] = sa.Column(JSONB)
     error_count: Mapped[int] = sa.Column(sa.Integer, nullable=False, default=0)
     # the intake problem (code and message) of a rejected file, or the
     # platform's error
@@ -84,6 +91,8 @@ class Upload(tk.BaseModel):  # type: ignore[misc]
             "rows": self.rows,
             "bytes": self.bytes,
             "sha256": self.sha256,
+            "normalised": {"sha256": self.normal_sha256, "bytes": self.normal_bytes, "header": list(self.header or [])}
+            if self.normal_sha256 else None,
             "error_count": self.error_count,
             "problem_code": self.problem_code,
             "problem": self.problem,

@@ -407,8 +407,8 @@ def check_periods(resource_id: str, period: str) -> list[str]:
 def prepared(submission_id: str) -> dict[str, Any] | None:
     """An accepted submission's rows, enriched, with where they go; None if it
     has nothing to consolidate."""
-    from ckanext.lgdp.submissions import intake
     from ckanext.lgdp.submissions import jobs as submission_jobs
+    from ckanext.lgdp.submissions import normalised
     from ckanext.lgdp.submissions.actions import standard_for
 
     pkg = model.Package.get(submission_id)
@@ -420,13 +420,11 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
     if upload is None:
         return None
     schema = standard_for(pkg, upload.standard_version)
-    resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": upload.id})
-    found = intake.inspect_upload(submission_jobs.resource_path(resource), upload.filename or "upload.csv",
-                                  max_bytes=10**12)
-    try:
-        rows = read_rows(found.csv_path, schema)
-    finally:
-        found.cleanup()
+    # the file that was validated, and only that one
+    made_now = not (upload.normal_sha256 and normalised.exists(upload.id))
+    rows = read_rows(submission_jobs.normalised_path(upload), schema)
+    if made_now:
+        model.Session.commit()  # the facts of the normalised file of an older upload, made just now
     group = model.Group.get(pkg.owner_org)
     gss = group.extras.get("gss_code") or ""
     decided = pkg.extras.get("decided_at") or datetime.datetime.utcnow().isoformat()

@@ -85,7 +85,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-__all__ = ["IntakeError", "Intake", "inspect_upload", "formula_errors"]
+__all__ = ["IntakeError", "Intake", "Limits", "inspect_upload", "formula_errors"]
 
 CHUNK = 1 << 20
 HEAD = 64 * 1024
@@ -153,9 +153,22 @@ class Intake:
 # Entry point
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a table may hold, checked before any heavy work: columns in the
+    header, characters in a cell, data rows. None: no limit."""
+
+    columns: int | None = None
+    cell_chars: int | None = None
+    rows: int | None = None
+
+
+NO_LIMITS = Limits()
+
+
 def inspect_upload(path: str, filename: str, *, max_bytes: int,
                    xlsx_max_uncompressed: int = 200 * 1024 * 1024,
-                   xlsx_max_ratio: int = 100) -> Intake:
+                   xlsx_max_ratio: int = 100, limits: Limits = NO_LIMITS) -> Intake:
     """Check an uploaded file and return it as CSV ready for validation, or
     raise ``IntakeError`` for the first problem found (see module doc)."""
     size = os.path.getsize(path)
@@ -176,10 +189,10 @@ def inspect_upload(path: str, filename: str, *, max_bytes: int,
     with open(path, "rb") as f:
         head = f.read(HEAD)
     kind, what = _sniff(head)
-    limits = (xlsx_max_uncompressed, xlsx_max_ratio)
+    zip_limits = (xlsx_max_uncompressed, xlsx_max_ratio)
 
     if kind == "zip":
-        return _inspect_zip(path, ext, limits)
+        return _inspect_zip(path, ext, zip_limits, limits)
     if kind == "ole2":
         raise _ole2(path, ext)
     if _blank(head, size, path):
@@ -207,7 +220,7 @@ def inspect_upload(path: str, filename: str, *, max_bytes: int,
             "binary-not-csv",
             f"This file is {what}, not a CSV file. Upload the return itself as {ACCEPTED}.",
             status=415, details={"found": what})
-    return _inspect_csv(path, head, size)
+    return _inspect_csv(path, head, size, limits)
 
 
 # --------------------------------------------------------------------------
@@ -511,7 +524,56 @@ def _first_line(data: bytes) -> tuple[str, int]:
     return data[:match.start()].decode("utf-8", "replace"), match.end()
 
 
-def _inspect_csv(path: str, head: bytes, size: int) -> Intake:
+def _too_many_columns(found: int, limit: int, more: bool = False) -> IntakeError:
+    shown = f"more than {found:,}" if more else f"{found:,}"
+    return IntakeError(
+        "too-many-columns",
+        f"The first row of this file has {shown} columns; a file for this return may have at most "
+        f"{limit:,}. Check that the columns of the return go across the first row (not down), "
+        "remove the columns that are not part of the return, and upload the file again.",
+        details={"columns": found, "max_columns": limit, "at_least": more})
+
+
+def _too_many_rows(limit: int) -> IntakeError:
+    return IntakeError(
+        "too-many-rows",
+        f"This file has more than {limit:,} rows of data, the most a file may hold. Check it "
+        "holds only the return (no empty formatted rows below it), or split it, and upload it again.",
+        details={"max_rows": limit})
+
+
+def _cell_too_long(row: int, column: int, length: int, limit: int, where: str = "") -> IntakeError:
+    at = where or f"Row {row}, column {column}"
+    return IntakeError(
+        "cell-too-long",
+        f"{at} holds {length:,} characters; a cell may hold at most {limit:,}. Check that cell "
+        "(a quote mark left open can join many rows into one cell), shorten it and upload the file again.",
+        details={"row": row, "column": column, "chars": length, "max_chars": limit})
+
+
+def _long_cell(path: str, skip: int, limit: int) -> IntakeError | None:
+    """The first cell over ``limit`` characters, read with the csv module as
+    frictionless reads the file (the rare path: some line is that long)."""
+    from frictionless.formats.csv import settings as csv_settings  # noqa: PLC0415
+
+    csv.field_size_limit(csv_settings.FIELD_SIZE_LIMIT)  # as frictionless's parser sets it
+    with open(path, encoding="utf-8", newline="") as f:
+        f.seek(skip)
+        try:
+            for number, record in enumerate(csv.reader(f), start=1):
+                for column, cell in enumerate(record, start=1):
+                    if len(cell) > limit:
+                        return _cell_too_long(number, column, len(cell), limit)
+        except csv.Error as e:
+            return IntakeError(
+                "cell-too-long",
+                f"A cell of this file is too long to read ({e}); a cell may hold at most {limit:,} "
+                "characters. Check for a quote mark left open, and upload the file again.",
+                details={"max_chars": limit})
+    return None
+
+
+def _inspect_csv(path: str, head: bytes, size: int, limits: Limits = NO_LIMITS) -> Intake:
     notes: list[str] = []
     skip = 0
     if head.startswith(codecs.BOM_UTF8):
@@ -551,8 +613,23 @@ def _inspect_csv(path: str, head: bytes, size: int) -> Intake:
     if _fields(first, best) >= 2 and _fields(first, best) > commas:
         raise _delimiter_error(best, first)
 
-    lines, ends_with_newline, temp = _stream(path, skip, copy=skip > 0)
+    if limits.columns is not None and commas > limits.columns:
+        complete = skip + after < len(head) or len(head) >= size
+        raise _too_many_columns(commas, limits.columns, more=not complete)
+
+    max_lines = limits.rows + 2 if limits.rows is not None else None
+    lines, ends_with_newline, temp, longest = _stream(path, skip, copy=skip > 0, max_lines=max_lines)
     rows = lines + (0 if ends_with_newline else 1) - 1
+    if limits.rows is not None and rows > limits.rows:
+        if temp:
+            os.unlink(temp)
+        raise _too_many_rows(limits.rows)
+    if limits.cell_chars is not None and longest > limits.cell_chars:
+        problem = _long_cell(path, skip, limits.cell_chars)
+        if problem is not None:
+            if temp:
+                os.unlink(temp)
+            raise problem
     return Intake(format="csv", csv_path=temp or path, rows_hint=max(rows, 0),
                   notes=notes, temporary=temp is not None)
 
@@ -574,11 +651,15 @@ def _delimiter_error(delimiter: str, header: str, from_sep_line: bool = False) -
         details={"line": 1, "found": delimiter})
 
 
-def _stream(path: str, skip: int, *, copy: bool) -> tuple[int, bool, str | None]:
+def _stream(path: str, skip: int, *, copy: bool,
+            max_lines: int | None = None) -> tuple[int, bool, str | None, int]:
     """Read the file once from ``skip``: check that every byte is UTF-8 and
-    none is NUL, count the lines, and copy to a temporary file if asked.
-    Returns (line ends, whether the file ends with one, the copy's path)."""
+    none is NUL, count the lines, measure the longest (in bytes, so never
+    less than its characters) and copy to a temporary file if asked. Stops
+    once more than ``max_lines`` line ends are counted. Returns (line ends,
+    whether the file ends with one, the copy's path, the longest line)."""
     newlines = returns = 0
+    longest = run = 0  # run: bytes of the line still open at the chunk's end
     pending = b""
     last = b""
     offset = skip  # file offset of the first byte of ``pending + chunk``
@@ -616,6 +697,16 @@ def _stream(path: str, skip: int, *, copy: bool) -> tuple[int, bool, str | None]
                 newlines += done.count(b"\n")
                 returns += done.count(b"\r")
                 if done:
+                    parts = done.split(b"\n") if newlines or b"\r" not in done else done.split(b"\r")
+                    if len(parts) == 1:
+                        run += len(done)
+                    else:
+                        longest = max(longest, run + len(parts[0]), max(map(len, parts[1:-1]), default=0))
+                        run = len(parts[-1])
+                    longest = max(longest, run)
+                if max_lines is not None and max(newlines, returns) > max_lines:
+                    break
+                if done:
                     last = done[-1:]
                 if out is not None:
                     out.write(done)
@@ -632,15 +723,15 @@ def _stream(path: str, skip: int, *, copy: bool) -> tuple[int, bool, str | None]
         if temp:
             os.unlink(temp)
         raise
-    return (newlines or returns), last in (b"\n", b"\r"), temp
+    return (newlines or returns), last in (b"\n", b"\r"), temp, longest
 
 
 # --------------------------------------------------------------------------
 # Workbooks
 
 
-def _inspect_zip(path: str, ext: str, limits: tuple[int, int]) -> Intake:
-    max_uncompressed, max_ratio = limits
+def _inspect_zip(path: str, ext: str, zip_limits: tuple[int, int], limits: Limits = NO_LIMITS) -> Intake:
+    max_uncompressed, max_ratio = zip_limits
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
@@ -687,7 +778,7 @@ def _inspect_zip(path: str, ext: str, limits: tuple[int, int]) -> Intake:
     if ext != "xlsx":
         notes.append(f"the file is named .{ext} but is an Excel workbook (.xlsx): it was "
                      "read as one")
-    return _convert_xlsx(path, ext, notes)
+    return _convert_xlsx(path, ext, notes, limits)
 
 
 def _zip_kind(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | None:
@@ -785,7 +876,7 @@ def _open_workbook(path: str, ext: str, data_only: bool) -> tuple[Any, Any]:
     return workbook, handle
 
 
-def _convert_xlsx(path: str, ext: str, notes: list[str]) -> Intake:
+def _convert_xlsx(path: str, ext: str, notes: list[str], limits: Limits = NO_LIMITS) -> Intake:
     values_wb, values_file = _open_workbook(path, ext, data_only=True)
     formulas_wb = formulas_file = None
     fd, temp = tempfile.mkstemp(prefix="lgdp-intake-", suffix=".csv")
@@ -806,7 +897,7 @@ def _convert_xlsx(path: str, ext: str, notes: list[str]) -> Intake:
             formula_rows = formula_sheet.iter_rows()
         with warnings.catch_warnings(), os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             warnings.simplefilter("ignore")
-            rows = _write_sheet(sheet, formula_rows, csv.writer(out, lineterminator="\n"))
+            rows = _write_sheet(sheet, formula_rows, csv.writer(out, lineterminator="\n"), limits)
     except IntakeError:
         os.unlink(temp)
         raise
@@ -822,7 +913,7 @@ def _convert_xlsx(path: str, ext: str, notes: list[str]) -> Intake:
     return Intake(format="xlsx", csv_path=temp, rows_hint=rows, notes=notes, temporary=True)
 
 
-def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any) -> int:
+def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any, limits: Limits = NO_LIMITS) -> int:
     """Write the sheet's rows; return the number of data rows written."""
     width = None
     blank_run = 0
@@ -842,6 +933,15 @@ def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any) ->
         cells = [_cell_text(c) for c in row]
         while cells and cells[-1] == "":
             cells.pop()
+        if limits.columns is not None and len(cells) > limits.columns:
+            raise _too_many_columns(len(cells), limits.columns)
+        if limits.cell_chars is not None and cells and max(map(len, cells)) > limits.cell_chars:
+            at = max(range(len(cells)), key=lambda i: len(cells[i]))
+            cell = row[at]
+            raise _cell_too_long(getattr(cell, "row", 0) or 0, at + 1, len(cells[at]), limits.cell_chars,
+                                 where=f"Cell {getattr(cell, 'coordinate', '')} of sheet '{sheet.title}'")
+        if limits.rows is not None and written + blank_run >= limits.rows and cells and width is not None:
+            raise _too_many_rows(limits.rows)
         if width is None:
             if not cells:
                 blank_run += 1

@@ -26,7 +26,7 @@ from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.register import calendar as cal
-from ckanext.lgdp.submissions import reports, states
+from ckanext.lgdp.submissions import normalised, reports, states
 
 log = logging.getLogger(__name__)
 
@@ -289,9 +289,43 @@ def _reject(row: Upload, error: Any) -> None:
     _mirror_status(row)
 
 
+def intake_limits(schema: dict[str, Any]) -> Any:
+    """What a file for this standard may hold (config: ckanext.lgdp.limits.*)."""
+    from ckanext.lgdp.submissions import intake
+
+    return intake.Limits(columns=config.limit_columns(len(schema.get("fields") or [])),
+                         cell_chars=config.limit_cell_chars(), rows=config.limit_rows())
+
+
+def _schema_of(pkg: model.Package, row: Upload) -> dict[str, Any]:
+    from ckanext.lgdp.submissions import intake
+    from ckanext.lgdp.submissions.actions import standard_for
+
+    standard = standard_for(pkg, row.standard_version)
+    if not standard:
+        raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"))
+    return submission_schema(pkg, standard)
+
+
+def _normalise(row: Upload, path: str, filename: str, schema: dict[str, Any]) -> None:
+    """Intake, then the upload's one normalised file (and its facts on the row)."""
+    from ckanext.lgdp.submissions import intake
+
+    found = intake.inspect_upload(path, filename, max_bytes=config.max_upload_bytes(),
+                                  xlsx_max_uncompressed=config.xlsx_max_uncompressed_bytes(),
+                                  limits=intake_limits(schema))
+    try:
+        made = normalised.write(found.csv_path, row.id, schema, found.rows_hint or 0)
+    finally:
+        found.cleanup()
+    row.notes = [*found.notes, *made.notes]
+    row.normal_sha256, row.normal_bytes, row.normal_rows, row.header = made.sha256, made.bytes, made.rows, made.header
+
+
 def intake_now(row: Upload) -> None:
-    """The intake checks at the point of upload, so that a file that is not a
-    readable table is answered at once (it is kept, and flagged)."""
+    """The intake at the point of upload: a file that is not a readable table
+    is answered at once (it is kept, and flagged); one that is becomes the
+    upload's normalised file, which is what the validation job reads."""
     from ckanext.lgdp.submissions import intake
 
     resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
@@ -300,12 +334,73 @@ def intake_now(row: Upload) -> None:
         return
     row.bytes, row.sha256 = _file_facts(path)
     try:
-        found = intake.inspect_upload(path, row.filename or "upload.csv", max_bytes=config.max_upload_bytes())
+        _normalise(row, path, row.filename or "upload.csv", _schema_of(model.Package.get(row.submission_id), row))
     except intake.IntakeError as e:
         _reject(row, e)
-        return
-    row.notes = list(found.notes)
-    found.cleanup()
+
+
+def normalised_path(row: Upload) -> str:
+    """The upload's normalised file, made from the original if it has none
+    (an upload from before the file existed). Raises ``IntakeError`` if the
+    original is not a readable table."""
+    if row.normal_sha256 and normalised.exists(row.id):
+        return normalised.path_of(row.id)
+    pkg = model.Package.get(row.submission_id)
+    resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
+    path = temp = None
+    try:
+        path = resource_path(resource)
+        if path is None:
+            path = temp = _download(resource["url"], config.max_upload_bytes())
+        if row.sha256 is None:
+            row.bytes, row.sha256 = _file_facts(path)
+        _normalise(row, path, row.filename or os.path.basename(resource.get("url") or "") or "upload.csv",
+                   _schema_of(pkg, row))
+    finally:
+        if temp and os.path.exists(temp):
+            os.unlink(temp)
+    return normalised.path_of(row.id)
+
+
+class _MemoryCap:
+    """Cap the address space a job may add to the worker's (RLIMIT_AS), so a
+    file that would need too much memory fails with MemoryError in the job,
+    instead of the kernel killing the worker and the job being retried."""
+
+    def __init__(self, extra: int):
+        self.extra = extra
+        self.saved: tuple[int, int] | None = None
+
+    def __enter__(self) -> "_MemoryCap":
+        try:
+            import resource
+
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            self.saved = resource.getrlimit(resource.RLIMIT_AS)
+            soft, hard = self.saved
+            cap = used + self.extra
+            if hard != resource.RLIM_INFINITY:
+                cap = min(cap, hard)
+            if soft == resource.RLIM_INFINITY or cap < soft:
+                resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        except (OSError, ValueError, ImportError):
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, self.saved)
+
+
+def _too_big_to_validate() -> Any:
+    from ckanext.lgdp.submissions import intake
+
+    return intake.IntakeError("too-large-to-validate", tk._(
+        "This file needs more memory to validate than the platform allows a file. Check it holds only "
+        "the return (no extra columns, no very long cells), or split it, and upload it again."))
 
 
 def _fresh(upload_id: str, wait: float = 10.0) -> Upload | None:
@@ -335,32 +430,24 @@ def validate_upload(upload_id: str) -> str | None:
     model.Session.commit()
 
     pkg = model.Package.get(row.submission_id)
-    temp: str | None = None
-    found = None
     try:
-        resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
-        path = resource_path(resource)
-        if path is None:
-            path = temp = _download(resource["url"], config.max_upload_bytes())
-        row.bytes, row.sha256 = _file_facts(path)
-        found = intake.inspect_upload(path, row.filename or os.path.basename(resource.get("url") or "") or "upload.csv",
-                                      max_bytes=config.max_upload_bytes())
-        from ckanext.lgdp.submissions.actions import standard_for
-
-        standard = standard_for(pkg, row.standard_version)
-        if not standard:
-            raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"))
-        schema = submission_schema(pkg, standard)
-        extra = intake.formula_errors(found.csv_path, schema)
-        if found.rows_hint == 0:
-            extra = [*extra, reports.no_rows_error()]
-        report = fastcsv.validate_csv(found.csv_path, schema, extra_errors=extra)
-        row.notes = list(found.notes)
+        with _MemoryCap(config.validation_memory_bytes()):
+            try:
+                path = normalised_path(row)
+                schema = _schema_of(pkg, row)
+                extra = intake.formula_errors(path, schema)
+                if not row.normal_rows:
+                    extra = [*extra, reports.no_rows_error()]
+                report = fastcsv.validate_csv(path, schema, extra_errors=extra)
+            except MemoryError:
+                report = None
+        if report is None:
+            raise _too_big_to_validate()
         row.rows = (report.get("tasks") or [{}])[0].get("stats", {}).get("rows")
         row.error_count = reports.error_count(report)
         if report.get("valid"):
             row.status = "valid"
-            row.summary = countable_totals(found.csv_path, schema)
+            row.summary = countable_totals(path, schema)
             row.queries = queries_for(pkg, row.summary, schema)
         else:
             row.status = "invalid"
@@ -381,11 +468,6 @@ def validate_upload(upload_id: str) -> str | None:
         row.finished_at = _now()
         reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem), {"message": str(e)[:2000]})
         _mirror_status(row)
-    finally:
-        if found is not None:
-            found.cleanup()
-        if temp and os.path.exists(temp):
-            os.unlink(temp)
     row.worker = None
     model.Session.commit()
     return row.status

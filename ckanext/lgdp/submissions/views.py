@@ -81,7 +81,31 @@ def report(id: str, upload_id: str) -> Any:
     return tk.render("lgdp/submissions/report.html", {"pkg": pkg, "upload": found, "resource": resource})
 
 
+def validated(id: str, upload_id: str) -> Any:
+    """The upload's normalised file: exactly what was validated (and, once
+    accepted, consolidated)."""
+    from flask import send_file
+
+    from ckanext.lgdp.submissions import normalised
+
+    try:
+        pkg = tk.get_action("package_show")(pages.context(), {"id": id})
+        found = tk.get_action("lgdp_upload_show")(pages.context(), {"id": upload_id, "limit": 0})
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Upload not found"))
+    except tk.NotAuthorized as e:
+        return tk.abort(403, str(e) or tk._("Not authorised"))
+    if found["submission_id"] != pkg["id"]:
+        return tk.abort(404, tk._("Upload not found"))
+    if not found.get("normalised") or not normalised.exists(found["id"]):
+        return tk.abort(404, tk._("This upload has no validated file: it could not be read as a table"))
+    stem = (found.get("filename") or "upload").rsplit(".", 1)[0]
+    return send_file(normalised.path_of(found["id"]), mimetype="text/csv", as_attachment=True,
+                     download_name=f"{stem}-as-validated.csv")
+
+
 submissions.add_url_rule("/submission/<id>/upload", view_func=upload, methods=["POST"])
+submissions.add_url_rule("/submission/<id>/uploads/<upload_id>/validated.csv", view_func=validated)
 submissions.add_url_rule("/submission/<id>/transition", view_func=transition, methods=["POST"])
 submissions.add_url_rule("/submission/<id>/explain", view_func=explain, methods=["POST"])
 submissions.add_url_rule("/submission/<id>/uploads/<upload_id>", view_func=report)
