@@ -667,3 +667,21 @@ def test_larger_file_with_default_blocks(tmp_path: Path) -> None:
     report = _assert_same(_write(tmp_path, text), schema)
     assert report["tasks"][0]["stats"]["rows"] == 32000
     assert [e["type"] for e in report["tasks"][0]["errors"]].count("primary-key") == 2
+
+
+@pytest.mark.parametrize("kind", ["integer", "number"])
+def test_blank_required_figure_as_the_last_cell_of_a_block(tmp_path: Path, kind: str) -> None:
+    """A blank required figure is an error wherever it sits: the only row, the
+    row right after a bad cell of its column, a one-row block after the sample."""
+    schema = {"fields": [{"name": "code", "type": "string"},
+                         {"name": "count", "type": kind, "constraints": {"required": True, "minimum": 0}}]}
+    bodies = {
+        "one row": "code,count\nS12000036,\n",
+        "one row, no newline": "code,count\nS12000036,",
+        "after a bad cell": "code,count\nS12000036,x\nS12000033,\n",
+        "one-row block after the sample": "code,count\n" + "S12000036,1\n" * 99 + "S12000033,\n",
+    }
+    for name, body in bodies.items():
+        report = _assert_same(_write(tmp_path, body), schema)
+        errors = report["tasks"][0]["errors"]
+        assert errors[-1]["type"] == "constraint-error" and errors[-1]["cell"] == "", name

@@ -436,6 +436,12 @@ class _NumberCheck:
             m = match(joined, pos)
             end = m.end() if m is not None else pos
             if end == size:
+                # Every cell from ``index`` on passed, unless nothing matched
+                # at the very end: then cell ``index`` is an empty last cell
+                # (the whole column, or the cell after the last newline) that
+                # the syntax did not take, as for a required field.
+                if end == pos and self.reader(column[index])[1]:
+                    found.append(index)
                 return found
             if joined[end] != "\n":  # stopped inside a cell: that one
                 before = joined.rfind("\n", pos, end)
