@@ -53,7 +53,7 @@ STANDARD = ROOT / "schemas" / "standards" / "annual-return-charter.v1.json"
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 
 # Targets tracked in bench/README.md.
-GOAL_RATIO = 3.0
+GOAL_RATIO = 8.0  # at the largest size (1M rows); smaller files pay a fixed start-up cost
 GOAL_RSS_MB = 300.0
 
 
@@ -251,12 +251,15 @@ def main() -> int:
     for r in results:
         if r["data_rows_read"] != r["rows"]:
             print(f"# {r['rows']:,} rows: the error limit stopped validation at data row {r['data_rows_read']:,}")
+    largest = max(r["rows"] for r in results)
     ok = all(
-        r["ratio"] >= GOAL_RATIO and r["fast"]["rss_mb"] <= GOAL_RSS_MB and r["identical_errors"] and r["identical_reports"]
+        (r["ratio"] >= GOAL_RATIO or r["rows"] < largest) and r["fast"]["rss_mb"] <= GOAL_RSS_MB
+        and r["identical_errors"] and r["identical_reports"]
         for r in results
     )
     print()
-    print(f"goal (ratio >= {GOAL_RATIO:g}x, validate_csv peak RSS <= {GOAL_RSS_MB:g} MB, identical errors): "
+    print(f"goal (ratio >= {GOAL_RATIO:g}x at {largest:,} rows, validate_csv peak RSS <= {GOAL_RSS_MB:g} MB, "
+          "identical errors and reports at every size): "
           f"{'met' if ok else 'NOT met'}")
     summary = {
         "benchmark": "validation_throughput",
