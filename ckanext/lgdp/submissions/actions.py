@@ -594,8 +594,9 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
             late="yes" if due and today > due else "no",
         )
     elif transition.action == "accept":
+        # the central repository consolidates it and records the outcome
         patch.update(decided_by=context.get("user"), decided_at=now, accepted_upload=pkg.extras.get("submitted_upload"),
-                     return_reason="")
+                     return_reason="", consolidation_status="pending", consolidation_problem="")
     elif transition.action == "return":
         patch.update(decided_by=context.get("user"), decided_at=now, return_reason=reason)
     tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
