@@ -147,6 +147,9 @@ def _period(return_dict: dict[str, Any], label: str | None) -> cal.Period:
                 label=label, frequency=return_dict.get("frequency"), example=example.label if example else "-"
             ),
         )
+    refused = cal.period_refusal(return_dict, period, _today())
+    if refused:
+        raise _error("period", refused)
     return period
 
 
