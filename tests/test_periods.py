@@ -136,3 +136,9 @@ def test_periods_outside_the_calendar_are_refused_and_create_nothing(app, live_w
                                  f"{cal.period_by_label('annual', 'financial', following).end.isoformat()}): "
                                  f"submissions of Council Tax Collection are open for 2022-23 to {current}"]
     assert _table(app, people["x_editor"]) == accepted
+
+    # the collection calendar's expected submissions stop at the last open period too
+    until = (dt.date.today() + dt.timedelta(days=3 * 366)).isoformat()
+    api(app, "lgdp_submission_expect", headers=people["coordinator"]["headers"], since="2019-01-01", until=until)
+    periods = _submissions(people["a_editor"])
+    assert periods[0] == "2022-23" and periods[-1] == current and following not in periods

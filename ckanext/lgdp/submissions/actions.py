@@ -242,6 +242,8 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
         if return_dict.get("lifecycle_status") not in COLLECTING:
             continue
         for period, _due in cal.return_periods(return_dict, since, until):
+            if cal.period_refusal(return_dict, period, _today()):
+                continue  # not open yet (a window reaching into the future)
             for group in councils:
                 if _existing(return_dict, group, period) is not None:
                     existing += 1
