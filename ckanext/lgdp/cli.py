@@ -85,9 +85,15 @@ def expect(since: str | None, until: str | None, return_name: str | None) -> Non
 @lgdp.command()
 def sweep() -> None:
     """Retry uploads whose validation stopped (a worker died), or mark them
-    interrupted after the last attempt."""
+    interrupted after the last attempt; retry accepted submissions that are
+    not in their return's central table."""
     result = tk.get_action("lgdp_validation_sweep")({"user": _site_user(), "ignore_auth": True}, {})
     click.echo(f"{result['retried']} uploads queued again, {result['interrupted']} marked interrupted")
+    found = tk.get_action("lgdp_consolidation_sweep")({"user": _site_user(), "ignore_auth": True}, {})
+    click.echo(f"{len(found['consolidated'])} accepted submissions consolidated, "
+               f"{len(found['failed'])} still not consolidated")
+    for failed in found["failed"]:
+        click.echo(f"  {failed['name']}: {failed['problem']}")
 
 
 @lgdp.command()

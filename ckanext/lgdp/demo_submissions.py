@@ -22,6 +22,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 
 from ckanext.lgdp.model import Upload
+from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.repository import reference
 from ckanext.lgdp.submissions import jobs
 from ckanext.lgdp.submissions.actions import CHANNEL_KEY, DEFER_KEY
@@ -99,6 +100,11 @@ def load(site_user: str, councils: list[dict[str, str]], echo: Callable[[str], N
         return counts
     due_days = int(ret.get("due_days_after_period_end") or 30)
     for index, year in enumerate(YEARS[:years]):
+        period = cal.period_by_label(ret.get("frequency") or "", ret.get("period_basis"), year)
+        refused = cal.period_refusal(ret, period, datetime.date.today()) if period is not None else year
+        if refused:  # a year still under way (or before the return began): not submitted yet
+            echo(f"submissions {year}: skipped ({refused})")
+            continue
         period_end = datetime.date(int(year[:4]) + 1, 3, 31)
         due = period_end + datetime.timedelta(days=due_days)
         for council in councils:

@@ -196,7 +196,9 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
     :param data_return: one return (optional: every return you may read)
     :param event_types: list of event types (optional: all); one of
         submission.submitted, submission.accepted, submission.returned,
-        standard.changed, review.due, qa.flag_raised
+        standard.changed, review.due, qa.flag_raised,
+        submission.consolidation_failed (an accepted file could not be
+        added to the return's central table)
     :param organization: subscribe on behalf of an organisation you administer (optional)
     """
     tk.check_access("lgdp_subscription_create", context, data_dict)

@@ -200,6 +200,54 @@ def period_in_data(period: Period, frequency: str, pattern: str | None) -> str:
     return period.label
 
 
+def first_period(return_dict: dict[str, Any]) -> Period | None:
+    """The return's first period: the first to start on or after its
+    ``collection_start`` (as the calendar counts them); None without one."""
+    start = _date(return_dict.get("collection_start"))
+    if start is None:
+        return None
+    for period in periods_from(return_dict.get("frequency") or "", return_dict.get("period_basis") or None, start):
+        if period.start >= start:
+            return period
+    return None
+
+
+def last_open_period(return_dict: dict[str, Any], today: dt.date) -> Period | None:
+    """The latest period councils may submit on ``today``: the last one that
+    has ended, or, when the return allows early submission, the one under way."""
+    frequency, basis = return_dict.get("frequency") or "", return_dict.get("period_basis") or None
+    current = period_containing(frequency, basis, today)
+    if current is None:
+        return None
+    if return_dict.get("early_submission") == "yes":
+        return current
+    return period_containing(frequency, basis, current.start - dt.timedelta(days=1))
+
+
+def period_refusal(return_dict: dict[str, Any], period: Period, today: dt.date) -> str | None:
+    """Why a submission of ``period`` cannot exist on ``today`` (None: it can).
+    A submission exists only for a period of the return's calendar from its
+    first period to the last open one (``last_open_period``)."""
+    first, last = first_period(return_dict), last_open_period(return_dict, today)
+    name = return_dict.get("title") or return_dict.get("name") or ""
+    if first is not None and last is not None and last.start < first.start:
+        last = None  # nothing has opened yet
+    if first is not None and last is not None:
+        open_now = tk._("submissions of {name} are open for {first} to {last}").format(
+            name=name, first=first.label, last=last.label)
+    elif last is not None:
+        open_now = tk._("submissions of {name} are open for periods up to {last}").format(name=name, last=last.label)
+    else:
+        open_now = tk._("no period of {name} is open for submission yet").format(name=name)
+    if first is not None and period.start < first.start:
+        return tk._("{period} is before {name} began (its first period is {first}): {open}").format(
+            period=period.label, name=name, first=first.label, open=open_now)
+    if last is None or period.start > last.start:
+        return tk._("{period} has not ended yet (it ends on {end}): {open}").format(
+            period=period.label, end=period.end.isoformat(), open=open_now)
+    return None
+
+
 def _int(value: Any, default: int) -> int:
     if value in (None, ""):
         return default

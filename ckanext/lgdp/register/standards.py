@@ -10,6 +10,21 @@ import ckan.plugins.toolkit as tk
 # What a change of these field properties means to a council.
 COMPARED = ("type", "title", "description", "constraints", "format")
 
+# How the standard's field types are stored in a return's central table
+# (DataStore column types; other types are stored as text).
+STORAGE_TYPES = {"integer": "int8", "number": "numeric", "string": "text", "boolean": "bool",
+                 "date": "date", "datetime": "timestamp", "year": "int4"}
+# The values those columns hold, as minimum and maximum constraints. Integers:
+# PostgreSQL's bigint. Numbers: finite, and far enough inside a double (the
+# checks read the table as float8, and rates per 1,000 multiply by 1,000) that
+# every stored figure and its rate stay finite; frictionless reads "inf",
+# "NaN" and "1e999999" as numbers, so the bounds are what refuses them.
+STORAGE_BOUNDS: dict[str, tuple[Any, Any]] = {
+    "integer": (-(2**63), 2**63 - 1),
+    "number": (-1e300, 1e300),
+    "year": (-(2**31), 2**31 - 1),
+}
+
 
 def parse(value: Any) -> dict[str, Any]:
     """A Table Schema descriptor from a dict or JSON text; tk.Invalid if it is not one."""
@@ -32,6 +47,31 @@ def parse(value: Any) -> dict[str, Any]:
     if duplicates:
         raise tk.Invalid(tk._("The data standard names a field twice: {names}").format(names=", ".join(duplicates)))
     return value
+
+
+def with_storage_bounds(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema (changed in place and returned) with the bounds of storage
+    as constraints of its integer and number fields: a value the central
+    table cannot hold fails validation, with the same constraint error from
+    frictionless and from the fast validator, instead of failing
+    consolidation later. A standard's own tighter bound is kept."""
+    for field in schema.get("fields") or []:
+        bounds = STORAGE_BOUNDS.get(field.get("type") or "")
+        if bounds is None:
+            continue
+        constraints = field.setdefault("constraints", {})
+        low, high = bounds
+        if not _number(constraints.get("minimum")) or constraints["minimum"] < low:
+            constraints["minimum"] = low
+        if not _number(constraints.get("maximum")) or constraints["maximum"] > high:
+            constraints["maximum"] = high
+    return schema
+
+
+def _number(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load(value: Any) -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "lgdp_consolidate",
+    "lgdp_consolidation_retry",
+    "lgdp_consolidation_sweep",
     "lgdp_table_publish",
     "lgdp_qa_run",
     "lgdp_qa_flag_list",
@@ -164,7 +166,150 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
+# ---------------------------------------------------------------- the outcome of consolidation
+#
+# An accepted submission's ``consolidation_status`` is "pending" from its
+# acceptance until the job has run, then "consolidated" or "failed" (with
+# ``consolidation_problem``, the sentence its page and package_show show). A
+# failure is audited and announced (submission.consolidation_failed) to those
+# who may read the submission: its return's agencies and the coordinating
+# body; it can be retried (lgdp_consolidation_retry) and the sweep finds it.
+
+# A pending consolidation whose job is not waiting any more after this long is stuck.
+STUCK_AFTER = datetime.timedelta(minutes=10)
+
+
+def _site_context() -> Context:
+    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
+
+    user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True}  # type: ignore
+
+
+def failure_reason(error: BaseException) -> str:
+    """What went wrong, in a sentence a coordinator can act on."""
+    import sqlalchemy.exc
+
+    cause = getattr(error, "orig", None) or error
+    detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]
+    if isinstance(error, sqlalchemy.exc.DataError):
+        return tk._("a value of the file does not fit the central table ({detail}); "
+                    "return the submission to the council for a corrected file").format(detail=detail)
+    return tk._("the central table could not be written ({detail}); retry, or ask the platform team").format(
+        detail=detail)
+
+
+def _record(pkg: model.Package, context: Context, status: str, problem: str = "") -> None:
+    """Store the outcome on the submission, audit it, and announce a new failure."""
+    from ckanext.lgdp.submissions import SUBMISSION_TYPE
+    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
+
+    before, before_problem = pkg.extras.get("consolidation_status") or "", pkg.extras.get("consolidation_problem") or ""
+    patch: dict[str, Any] = {"id": pkg.id, "consolidation_status": status, "consolidation_problem": problem}
+    if status == "consolidated":
+        patch["consolidated_at"] = _now().isoformat(timespec="seconds")
+    tk.get_action("package_patch")({**context, "ignore_auth": True, PLATFORM_FLAG: True, "defer_commit": True}, patch)
+    if (before, before_problem) != (status, problem):
+        audit.record(context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name,
+                     action="consolidate", from_state=before or None, to_state=status, reason=problem or None)
+    model.repo.commit()
+    if status == "failed" and (before, before_problem) != (status, problem):
+        from ckanext.lgdp.connectors.pubsub import announce
+
+        group = model.Group.get(pkg.owner_org)
+        announce("submission.consolidation_failed", return_id=pkg.extras.get("data_return") or "",
+                 subject_kind="submission", subject_id=pkg.id,
+                 council_gss=group.extras.get("gss_code") if group is not None else None,
+                 data={"period": pkg.extras.get("period"), "problem": problem})
+
+
+def consolidate_recorded(submission_id: str, context: Context | None = None) -> dict[str, Any]:
+    """Consolidate an accepted submission and record the outcome on it; a
+    failure is never only a line in the worker's log."""
+    context = context or _site_context()
+    try:
+        result = consolidate.consolidate_submission(submission_id)
+    except Exception as e:
+        log.exception("consolidation of %s failed", submission_id)
+        model.Session.rollback()
+        pkg = model.Package.get(submission_id)
+        if pkg is None:
+            raise
+        problem = tk._("Accepted, not consolidated: {reason}").format(reason=failure_reason(e))
+        _record(pkg, context, "failed", problem)
+        return {"rows": 0, "failed": problem}
+    pkg = model.Package.get(submission_id)
+    if pkg is not None and not result.get("skipped"):
+        _record(pkg, context, "consolidated")
+    return result
+
+
+def stuck_submissions(now: datetime.datetime | None = None) -> list[model.Package]:
+    """Accepted submissions not in their return's table: failed, or pending
+    with no consolidation waiting for longer than STUCK_AFTER."""
+    from ckanext.lgdp.repository import jobs
+
+    now = now or _now()
+    found = []
+    for pkg in consolidate.accepted_submissions():
+        status = pkg.extras.get("consolidation_status") or ""
+        if status == "failed":
+            found.append(pkg)
+        elif status == "pending":
+            decided = pkg.extras.get("decided_at") or ""
+            try:
+                since = datetime.datetime.fromisoformat(decided)
+            except ValueError:
+                since = None
+            if (since is None or now - since > STUCK_AFTER) and not jobs.consolidation_waiting(pkg.id):
+                found.append(pkg)
+    return found
+
+
 # ---------------------------------------------------------------- actions
+
+
+def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Add an accepted submission's file to its return's central table again,
+    after consolidation failed (the owner agency or the coordinating body).
+
+    :param id: the submission's id or name
+    :returns: ``{"submission": ..., "rows": n}``; a failure again answers 409
+        with the reason (and is recorded on the submission)
+    """
+    from ckanext.lgdp.submissions.actions import submission
+
+    pkg = submission(data_dict.get("id"))
+    tk.check_access("lgdp_consolidation_retry", context, {"id": pkg.id})
+    if not pkg.extras.get("accepted_upload"):
+        raise tk.ValidationError({"id": [tk._("This submission has no accepted file to add to the central table")]})
+    result = consolidate_recorded(pkg.id, context)
+    if result.get("failed"):
+        raise tk.ValidationError({"id": [result["failed"]]})
+    from ckanext.lgdp.repository import jobs
+
+    if result.get("return_id"):
+        jobs.enqueue_qa(result["return_id"], result.get("period"))
+    return {"submission": tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": pkg.id}),
+            "rows": result.get("rows", 0)}
+
+
+def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Find accepted submissions that are not in their return's table (their
+    consolidation failed, or its job was lost) and try each once more.
+
+    :returns: ``{"consolidated": [names], "failed": [{"name", "problem"}]}``
+    """
+    tk.check_access("lgdp_consolidation_sweep", context, data_dict)
+    consolidated, failed = [], []
+    for pkg in stuck_submissions():
+        name = pkg.name
+        result = consolidate_recorded(pkg.id)
+        if result.get("failed"):
+            failed.append({"name": name, "problem": result["failed"]})
+        else:
+            consolidated.append(name)
+    return {"consolidated": consolidated, "failed": failed}
 
 
 def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:

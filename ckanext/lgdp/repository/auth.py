@@ -9,6 +9,8 @@ from ckanext.lgdp import access
 
 __all__ = [
     "lgdp_consolidate",
+    "lgdp_consolidation_retry",
+    "lgdp_consolidation_sweep",
     "lgdp_qa_run",
     "lgdp_table_publish",
     "lgdp_qa_flag_list",
@@ -25,6 +27,23 @@ def _governor(context: Context, msg: str) -> AuthResult:
 
 def lgdp_consolidate(context: Context, data_dict: DataDict) -> AuthResult:
     return _governor(context, tk._("Only the coordinating body rebuilds the consolidated tables"))
+
+
+def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> AuthResult:
+    """The coordinating body's editors, or the editors of the agency that owns
+    the submission's return."""
+    who = access.context_actor(context)
+    if who.is_governor():
+        return {"success": True}
+    pkg = model.Package.get(data_dict.get("id") or "")
+    return_pkg = model.Package.get(pkg.extras.get("data_return") or "") if pkg is not None else None
+    if return_pkg is not None and return_pkg.owner_org and who.in_org(return_pkg.owner_org, "editor"):
+        return {"success": True}
+    return {"success": False, "msg": tk._("Only the owner agency or the coordinating body retries a consolidation")}
+
+
+def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> AuthResult:
+    return _governor(context, tk._("Only the coordinating body sweeps the consolidations"))
 
 
 def lgdp_qa_run(context: Context, data_dict: DataDict) -> AuthResult:

@@ -25,13 +25,15 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 
 from ckanext.lgdp.model import Upload
+from ckanext.lgdp.register import standards
 from ckanext.lgdp.repository import TABLE_TYPE, reference
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
 log = logging.getLogger(__name__)
 
-DATASTORE_TYPES = {"integer": "int8", "number": "numeric", "string": "text", "boolean": "bool",
-                   "date": "date", "datetime": "timestamp", "year": "int4"}
+# The standard's types as DataStore columns; validation enforces the values
+# they hold (standards.STORAGE_BOUNDS).
+DATASTORE_TYPES = standards.STORAGE_TYPES
 # Columns every consolidated table starts with.
 KEY_COLUMNS = [
     {"id": "council_gss", "type": "text", "info": {"label": "Council GSS code"}},

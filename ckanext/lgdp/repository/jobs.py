@@ -28,14 +28,26 @@ WAITING = ("queued", "deferred", "scheduled")
 accepted = tk.signals.ckanext.signal("lgdp_submission_accepted")
 
 
+def _job_id(submission_id: str) -> str:
+    return f"lgdp-consolidate-{submission_id}"
+
+
 def on_accepted(sender: str, **kwargs: Any) -> None:
-    tk.enqueue_job(consolidate_job, [sender], title=f"lgdp consolidate {sender}", queue=QUEUE)
+    tk.enqueue_job(consolidate_job, [sender], title=f"lgdp consolidate {sender}", queue=QUEUE,
+                   rq_kwargs={"job_id": _job_id(sender)})
+
+
+def consolidation_waiting(submission_id: str) -> bool:
+    """Whether a consolidation job of this submission is queued or running."""
+    return _waiting(_job_id(submission_id), also=("started",))
 
 
 def consolidate_job(submission_id: str) -> dict[str, Any]:
-    from ckanext.lgdp.repository import consolidate
+    """Consolidate an accepted submission; the outcome, a failure too, is
+    recorded on it (repository.actions.consolidate_recorded)."""
+    from ckanext.lgdp.repository.actions import consolidate_recorded
 
-    result = consolidate.consolidate_submission(submission_id)
+    result = consolidate_recorded(submission_id)
     if result.get("return_id"):
         result["qa"] = "queued" if enqueue_qa(result["return_id"], result.get("period")) else "already queued"
     log.info("consolidated %s: %s", submission_id, result)
@@ -46,7 +58,7 @@ def _pending_key(return_id: str, period: str | None) -> str:
     return f"ckan:{tk.config.get('ckan.site_id')}:lgdp:qa-pending:{return_id}:{period or '*'}"
 
 
-def _waiting(job_id: bytes | str | None) -> bool:
+def _waiting(job_id: bytes | str | None, also: tuple[str, ...] = ()) -> bool:
     if not job_id:
         return False
     from rq.exceptions import NoSuchJobError
@@ -57,7 +69,7 @@ def _waiting(job_id: bytes | str | None) -> bool:
     if isinstance(job_id, bytes):
         job_id = job_id.decode()
     try:
-        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True) in WAITING
+        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True) in (*WAITING, *also)
     except NoSuchJobError:
         return False
 

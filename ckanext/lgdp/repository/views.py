@@ -52,7 +52,22 @@ def close(flag_id: str) -> Any:
     return _act("lgdp_qa_flag_close", {"id": flag_id, "note": tk.request.form.get("note", "")}, tk._("Flag closed."))
 
 
+def retry_consolidation(id: str) -> Any:
+    try:
+        tk.get_action("lgdp_consolidation_retry")(pages.context(), {"id": id})
+    except tk.ObjectNotFound:
+        return tk.abort(404, tk._("Submission not found"))
+    except tk.NotAuthorized as e:
+        return tk.abort(403, str(e) or tk._("Not authorised"))
+    except tk.ValidationError as e:
+        tk.h.flash_error(" ".join("; ".join(v) for v in e.error_dict.values() if isinstance(v, list)))
+    else:
+        tk.h.flash_success(tk._("The accepted file is in the central table."))
+    return tk.redirect_to(tk.url_for("submission.read", id=id))
+
+
 repository.add_url_rule("/qa/return/<id>", view_func=return_qa)
+repository.add_url_rule("/submission/<id>/consolidate", view_func=retry_consolidation, methods=["POST"])
 repository.add_url_rule("/qa/council/<id>", view_func=council_qa)
 repository.add_url_rule("/qa/flag/<flag_id>/explain", view_func=explain, methods=["POST"])
 repository.add_url_rule("/qa/flag/<flag_id>/close", view_func=close, methods=["POST"])

@@ -147,6 +147,9 @@ def _period(return_dict: dict[str, Any], label: str | None) -> cal.Period:
                 label=label, frequency=return_dict.get("frequency"), example=example.label if example else "-"
             ),
         )
+    refused = cal.period_refusal(return_dict, period, _today())
+    if refused:
+        raise _error("period", refused)
     return period
 
 
@@ -239,6 +242,8 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
         if return_dict.get("lifecycle_status") not in COLLECTING:
             continue
         for period, _due in cal.return_periods(return_dict, since, until):
+            if cal.period_refusal(return_dict, period, _today()):
+                continue  # not open yet (a window reaching into the future)
             for group in councils:
                 if _existing(return_dict, group, period) is not None:
                     existing += 1
@@ -594,8 +599,9 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
             late="yes" if due and today > due else "no",
         )
     elif transition.action == "accept":
+        # the central repository consolidates it and records the outcome
         patch.update(decided_by=context.get("user"), decided_at=now, accepted_upload=pkg.extras.get("submitted_upload"),
-                     return_reason="")
+                     return_reason="", consolidation_status="pending", consolidation_problem="")
     elif transition.action == "return":
         patch.update(decided_by=context.get("user"), decided_at=now, return_reason=reason)
     tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)

@@ -26,6 +26,7 @@ from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.register import calendar as cal
+from ckanext.lgdp.register import standards
 from ckanext.lgdp.submissions import normalised, reports, states
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,9 @@ def _download(url: str, limit: int) -> str:
 
 def submission_schema(pkg: model.Package, standard: dict[str, Any]) -> dict[str, Any]:
     """The return's Table Schema, narrowed to this submission: the council's
-    own GSS code and the period in the file must be this submission's."""
-    schema = copy.deepcopy(standard)
+    own GSS code and the period in the file must be this submission's, and
+    every value must fit the return's central table (standards.with_storage_bounds)."""
+    schema = standards.with_storage_bounds(copy.deepcopy(standard))
     fields = schema.get("fields") or []
     gss = model.Group.get(pkg.owner_org).extras.get("gss_code") if pkg.owner_org else None
     keys = schema.get("primaryKey") or []
