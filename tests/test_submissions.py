@@ -145,10 +145,25 @@ def test_an_invalid_file_is_kept_flagged_and_explained_row_by_row(app, world, li
     assert (3, "gss_code", "constraint-error") in found  # another council's code
     assert (3, "chargeable_dwellings", "type-error") in found
     assert (3, "in_year_collection_rate_pct", "constraint-error") in found
+    # each error in plain words, from the standard's titles; Frictionless's own message stays beside it
+    by_key = {(e["row"], e["field"], e["type"]): e for e in error["errors"]}
+    wrong_council = by_key[(3, "gss_code", "constraint-error")]
+    assert wrong_council["summary"] == (
+        "Row 3, Council GSS code: 'S12000034' is the code of Aberdeenshire: this submission is for Aberdeen City, "
+        "whose code is S12000033. Upload Aberdeenshire's figures to its own submission.")
+    assert wrong_council["field_title"] == "Council GSS code" and 'constraint "enum"' in wrong_council["message"]
+    assert by_key[(3, "chargeable_dwellings", "type-error")]["summary"] == (
+        "Row 3, Chargeable dwellings: 'abc' should be a whole number, like 1234.")
 
     upload = api(app, "lgdp_upload_show", headers=people["a_member"]["headers"], id=error["upload_id"])["result"]
     assert upload["status"] == "invalid" and upload["error_count"] == len(error["errors"])
     assert upload["report"]["valid"] is False
+    assert [e["summary"] for e in upload["errors"]] == [e["summary"] for e in error["errors"]]
+    gaelic = app.get(f"/gd/api/3/action/lgdp_upload_show?id={error['upload_id']}",
+                     headers=people["a_member"]["headers"]).json["result"]
+    assert [e["message"] for e in gaelic["errors"]] == [e["message"] for e in upload["errors"]]
+    assert "Ràgh 3, Chargeable dwellings: 'abc': bu chòir àireamh shlàn a bhith ann, mar 1234." in [
+        e["summary"] for e in gaelic["errors"]]
     # ckanext-validation's own API reads the same report
     shown = api(app, "resource_validation_show", headers=people["a_editor"]["headers"], resource_id=error["upload_id"])["result"]
     assert shown["status"] == "failure"
@@ -156,6 +171,8 @@ def test_an_invalid_file_is_kept_flagged_and_explained_row_by_row(app, world, li
     sub = upload["submission_id"]
     page = app.get(f"/submission/{sub}/uploads/{error['upload_id']}", headers=people["a_editor"]["headers"]).get_data(as_text=True)
     assert "abc" in page and "S12000034" in page
+    assert "is the code of Aberdeenshire" in page and "Chargeable dwellings" in page
+    assert "does not conform to a constraint" not in page and "integer/default" not in page
     # and it cannot be signed off
     refused = transition(app, people["a_admin"], sub, "sign_off", status=409)
     assert "invalid" in refused["error"]["action"][0]

@@ -20,7 +20,7 @@ from ckanext.lgdp.register import RETURN_TYPE, audit
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
-from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, reports, states
+from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, reports, states
 from ckanext.lgdp.submissions.limits import too_large_message
 
 __all__ = [
@@ -119,6 +119,36 @@ def standard_for(pkg: model.Package, version: int | None) -> dict[str, Any] | No
         if row is not None:
             return row.schema
     return current_standard(_show(return_id))[1]
+
+
+def catalogue_for(row: Upload) -> messages.Catalogue:
+    """The plain messages of an upload's errors: the titles and constraints
+    of the standard it was checked against, narrowed to its submission (the
+    council's GSS code, the period)."""
+    pkg = model.Package.get(row.submission_id or "")
+    if pkg is None:
+        return messages.Catalogue({})
+    try:
+        standard = standard_for(pkg, row.standard_version)
+    except tk.ObjectNotFound:
+        standard = None
+    if not standard:
+        return messages.Catalogue({})
+    schema = jobs.submission_schema(pkg, standard)
+    group = model.Group.get(pkg.owner_org) if pkg.owner_org else None
+    gss = group.extras.get("gss_code") if group is not None else None
+    keys = schema.get("primaryKey") or []
+    period_field = keys[1] if isinstance(keys, list) and len(keys) > 1 else None
+    period = next((str(f["constraints"]["enum"][0]) for f in schema.get("fields") or []
+                   if f.get("name") == period_field and (f.get("constraints") or {}).get("enum")), None)
+    return messages.Catalogue(schema, council=(gss, group.title or group.name) if gss else None, period=period)
+
+
+def upload_errors(row: Upload, report: dict[str, Any] | None, limit: int) -> list[dict[str, Any]]:
+    """An upload's errors row by row, each with its plain message."""
+    if not report:
+        return []
+    return reports.row_errors(report, limit=limit, catalogue=catalogue_for(row))
 
 
 def uploads_of(submission_id: str) -> list[Upload]:
@@ -377,6 +407,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
             "code": row.problem_code,
             "upload_id": row.id,
             "kept": tk._("The file is kept as upload {version} of the submission and flagged").format(version=row.version),
+            "errors": upload_errors(row, reports.report_of(row.id), limit=200),
         })
     if tk.asbool(data_dict.get("wait")):
         row = _wait(row.id, float(config.upload_wait_seconds()))
@@ -385,13 +416,13 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
                 "upload": [_upload_summary(row)],
                 "upload_id": row.id,
                 "status": row.status,
-                "errors": reports.row_errors(reports.report_of(row.id), limit=200),
+                "errors": upload_errors(row, reports.report_of(row.id), limit=200),
             })
     return {
         "submission": _show(pkg.id),
         "upload": row.dictize(),
         "message": _upload_summary(row),
-        "errors": reports.row_errors(reports.report_of(row.id), limit=200),
+        "errors": upload_errors(row, reports.report_of(row.id), limit=200),
     }
 
 
@@ -649,8 +680,12 @@ def lgdp_upload_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
 
     :param id: the upload's (resource) id
     :param limit: the most errors to list (default 1000)
-    :returns: the upload, with ``errors`` ([{row, field, column, cell, type,
-        message}]) and ``report`` (the Frictionless report)
+    :returns: the upload, with ``errors`` ([{row, field, field_title, column,
+        cell, type, title, message, summary, advice}]: ``message`` is
+        Frictionless's, ``summary`` the same in plain words with what to do,
+        in the request's language) and ``report`` (the Frictionless report;
+        here cells over ``messages.CELL_CHARS`` characters are shortened with
+        "…", ``resource_validation_show`` and the file keep them whole)
     """
     tk.check_access("lgdp_upload_show", context, data_dict)
     row = model.Session.get(Upload, data_dict.get("id") or "")
@@ -662,7 +697,7 @@ def lgdp_upload_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
         limit = max(0, min(int(data_dict.get("limit", 1000)), 100000))
     except (TypeError, ValueError):
         raise _error("limit", tk._("Must be a whole number"))
-    return {**row.dictize(), "errors": reports.row_errors(report, limit=limit), "report": report}
+    return {**row.dictize(), "errors": upload_errors(row, report, limit=limit), "report": reports.shortened(report)}
 
 
 def lgdp_validation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from ckanext.lgdp import access
 from ckanext.lgdp.submissions import search, states
 from ckanext.lgdp.submissions.auth import may_act
 
-__all__ = ["lgdp_submission_panel", "lgdp_submission_status_label"]
+__all__ = ["lgdp_column_letter", "lgdp_submission_panel", "lgdp_submission_status_label"]
 
 STATUS_LABELS = {
     "expected": "Not yet received",
@@ -29,6 +29,19 @@ UPLOAD_LABELS = {
     "interrupted": "Validation interrupted",
     "error": "Validation failed (platform error)",
 }
+
+
+def lgdp_column_letter(number: Any) -> str:
+    """A column's number as a spreadsheet names it: 1 -> A, 27 -> AA."""
+    try:
+        n = int(number)
+    except (TypeError, ValueError):
+        return ""
+    letters = ""
+    while n > 0:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def lgdp_submission_status_label(status: str | None, kind: str = "submission") -> str:

@@ -9,6 +9,8 @@ from typing import Any
 from ckan import model
 from ckanext.validation.model import Validation
 
+from ckanext.lgdp.submissions import messages
+
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
@@ -92,28 +94,63 @@ def no_rows_error() -> dict[str, Any]:
     }
 
 
-def row_errors(report: dict[str, Any] | None, limit: int = 1000) -> list[dict[str, Any]]:
+def row_errors(
+    report: dict[str, Any] | None, limit: int = 1000, catalogue: messages.Catalogue | None = None
+) -> list[dict[str, Any]]:
     """The errors of a report as rows a person can work through: where (row,
-    column), what was there, what is wrong."""
+    column), what was there, what is wrong. ``cell`` and ``message`` are
+    Frictionless's; ``summary`` says the same in plain words with what to do,
+    ``advice`` is that without the row and column, ``field_title`` names the
+    column as the standard does (None for a column the standard does not
+    have) and ``value`` is the cell as shown ("" for a missing one; see
+    ``messages``). Long cells are shortened; the file keeps them whole."""
     if not report:
         return []
+    if catalogue is None:
+        catalogue = messages.Catalogue({})
     out: list[dict[str, Any]] = []
     for task in report.get("tasks") or []:
         for error in [*(report.get("errors") or []), *(task.get("errors") or [])]:
             if len(out) >= limit:
                 return out
+            short = messages.shorten_error(error)
             out.append(
                 {
                     "row": error.get("rowNumber"),
                     "column": error.get("fieldNumber"),
                     "field": error.get("fieldName"),
-                    "cell": error.get("cell"),
+                    "field_title": catalogue.field_title(error) if catalogue.known_field(error) else None,
+                    "cell": short.get("cell"),
+                    "value": messages.shorten(short.get("cell") if short.get("cell") != "None" else ""),
                     "type": error.get("type"),
                     "title": error.get("title"),
-                    "message": error.get("message"),
+                    "message": short.get("message"),
+                    "summary": catalogue.summary(error),
+                    "advice": messages.capitalised(catalogue.advice(error)),
                 }
             )
     return out
+
+
+def shortened(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The report with its long cells shortened (``messages.shorten_error``),
+    for answers and pages; the stored report keeps them whole."""
+    if not report:
+        return report
+    changed = False
+    tasks = []
+    for task in report.get("tasks") or []:
+        errors = [messages.shorten_error(e) for e in task.get("errors") or []]
+        if any(a is not b for a, b in zip(errors, task.get("errors") or [])):
+            changed = True
+            task = {**task, "errors": errors}
+        tasks.append(task)
+    top = [messages.shorten_error(e) for e in report.get("errors") or []]
+    if any(a is not b for a, b in zip(top, report.get("errors") or [])):
+        changed = True
+    if not changed:
+        return report
+    return {**report, "tasks": tasks, **({"errors": top} if "errors" in report else {})}
 
 
 def error_count(report: dict[str, Any] | None) -> int:
