@@ -223,3 +223,15 @@ def test_long_cells_are_shortened_in_messages_and_answers(app, tmp_path):
     assert len(str(short)) < 5000 and short["tasks"][0]["errors"][0]["type"] == "type-error"
     assert len(report["tasks"][0]["errors"][0]["cell"]) == 5_000_000, "the stored report is unchanged"
 
+
+def test_a_fraction_where_a_percentage_is_wanted_is_queried(app, tmp_path):
+    from ckanext.lgdp.submissions import jobs
+
+    path = tmp_path / "fraction.csv"
+    path.write_text(CTAS_HEADER + "\nS12000033,2023-24,1,1,1,0.96\n", encoding="utf-8")
+    [query] = _in(app, "en", lambda: jobs.percentage_queries(str(path), ctas()))
+    assert query["id"] == "fraction-in_year_collection_rate_pct" and query["explanation"] is None
+    assert query["message"] == ("In-year collection rate (%) is 0.96: percentages are written from 0 to 100, so "
+                                "this reads as under 1%. If it means 96%, write 96; otherwise explain it")
+    path.write_text(CTAS_HEADER + "\nS12000033,2023-24,1,1,1,96\n", encoding="utf-8")
+    assert _in(app, "en", lambda: jobs.percentage_queries(str(path), ctas())) == []

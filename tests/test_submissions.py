@@ -106,6 +106,16 @@ def test_the_whole_flow_by_the_people_who_do_it(app, world, run_worker):
     ]
 
 
+def test_figures_a_thousand_times_smaller_are_queried_as_thousands(app, world, run_worker):
+    people = world["people"]
+    _accept_year(app, world, run_worker, "2022-23", dwellings=110000)
+    name = push(app, people["a_editor"], csv_bytes(ctas_rows(dwellings=110)))["result"]["submission"]["name"]
+    run_worker("lgdp:validation")
+    [query] = _uploads(app, people["a_editor"], name)[0]["queries"]
+    assert query["message"] == ("Chargeable dwellings is 110 against 110,000 in 2022-23: about 1,000 times smaller, "
+                                "as if written in thousands. Write the figure in full, or explain the change")
+
+
 def test_returned_then_resubmitted_keeps_both_versions(app, world, run_worker):
     people = world["people"]
     first = push(app, people["a_editor"], csv_bytes(ctas_rows()), filename="first.csv")["result"]

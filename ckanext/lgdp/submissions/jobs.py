@@ -243,6 +243,11 @@ def queries_for(pkg: model.Package, summary: dict[str, float], schema: dict[str,
         if abs(change) < 10 or (old and abs(change) / abs(old) <= ratio) or (not old and not value):
             continue
         pct = f"{change / old:+.0%}" if old else tk._("from zero")
+        if value > 0 and 500 <= old / value <= 2000:
+            message = tk._("{title} is {value:,.0f} against {old:,.0f} in {period}: about 1,000 times smaller, as if "
+                           "written in thousands. Write the figure in full, or explain the change")
+        else:
+            message = tk._("{title} is {value:,.0f}, {pct} against {old:,.0f} in {period}: explain the change or correct the file")
         out.append(
             {
                 "id": f"change-{name}",
@@ -250,11 +255,49 @@ def queries_for(pkg: model.Package, summary: dict[str, float], schema: dict[str,
                 "value": value,
                 "previous": old,
                 "previous_period": period,
-                "message": tk._("{title} is {value:,.0f}, {pct} against {old:,.0f} in {period}: explain the change or correct the file").format(
-                    title=titles.get(name, name), value=value, pct=pct, old=old, period=period),
+                "message": message.format(title=titles.get(name, name), value=value, pct=pct, old=old, period=period),
                 "explanation": None,
             }
         )
+    return out
+
+
+def percentage_queries(csv_path: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Queries on percentage fields (0 to 100) whose every figure is a
+    fraction (0 < x <= 1): 0.96 where 96 is meant passes validation, so it is
+    asked about instead."""
+    wanted = {
+        f["name"]: f.get("title") or f["name"]
+        for f in schema.get("fields") or []
+        if f.get("type") == "number" and str((f.get("constraints") or {}).get("maximum")) == "100"
+        and ("%" in (f.get("title") or "") or f["name"].endswith("_pct"))
+    }
+    if not wanted:
+        return []
+    values: dict[str, list[float]] = {name: [] for name in wanted}
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        for record in csv.DictReader(f):
+            for name in wanted:
+                try:
+                    values[name].append(float((record.get(name) or "").strip()))
+                except ValueError:
+                    pass
+    out = []
+    for name, found in values.items():
+        if not found or not all(0 <= v <= 1 for v in found) or not any(v > 0 for v in found):
+            continue
+        first = next(v for v in found if v > 0)
+        out.append({
+            "id": f"fraction-{name}",
+            "field": name,
+            "value": first,
+            "previous": None,
+            "previous_period": None,
+            "message": tk._("{title} is {value:g}: percentages are written from 0 to 100, so this reads as under 1%. "
+                            "If it means {percent:g}%, write {percent:g}; otherwise explain it").format(
+                title=wanted[name], value=first, percent=round(first * 100, 6)),
+            "explanation": None,
+        })
     return out
 
 
@@ -450,7 +493,7 @@ def validate_upload(upload_id: str) -> str | None:
         if report.get("valid"):
             row.status = "valid"
             row.summary = countable_totals(path, schema)
-            row.queries = queries_for(pkg, row.summary, schema)
+            row.queries = queries_for(pkg, row.summary, schema) + percentage_queries(path, schema)
         else:
             row.status = "invalid"
             row.queries = []
