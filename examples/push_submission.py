@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         error = e.error_dict
         print("NOT ACCEPTED:", "; ".join(error.get("upload") or []))
         for row in error.get("errors") or []:
-            print(f"  row {row.get('row')}, {row.get('field')}: {row.get('message')}")
+            print(f"  {row.get('summary') or row.get('message')}")
         if error.get("upload_id"):
             print(f"  (the file is kept as upload {error['upload_id']})")
         return 1

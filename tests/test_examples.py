@@ -32,7 +32,7 @@ def test_a_council_system_pushes_and_an_agency_reads(app, live_server, live_work
     bad.write_bytes(csv_bytes([*ctas_rows(), ["S12000034", "2023-24", "x", "1", "1", "1"]]))
     refused = _run("push_submission.py", live_server, people["a_editor"]["token"],
                    "council-tax-collection", "aberdeen-city", "2023-24", str(bad))
-    assert refused.returncode == 1 and "row 3, chargeable_dwellings" in refused.stdout, refused.stdout
+    assert refused.returncode == 1 and "Row 3, Chargeable dwellings: 'x' is not a figure" in refused.stdout, refused.stdout
 
     # another council's token cannot push for Aberdeen City
     other = _run("push_submission.py", live_server, people["b_editor"]["token"],
