@@ -188,6 +188,27 @@ def test_an_invalid_file_is_kept_flagged_and_explained_row_by_row(app, world, li
     assert "invalid" in refused["error"]["action"][0]
 
 
+def test_a_huge_cell_is_shortened_in_answers_and_pages_but_kept_in_the_file(app, world, live_worker):
+    people = world["people"]
+    rows = ctas_rows()
+    rows[1][2] = "9" * 5_000_000  # a 5 MB figure
+    content = csv_bytes(rows)
+    resp = app.post("/api/3/action/lgdp_submission_upload", headers=people["a_editor"]["headers"], status=409,
+                    data={"data_return": "council-tax-collection", "council": "aberdeen-city", "period": "2023-24",
+                          "wait": "true", "upload": (io.BytesIO(content), "huge.csv")})
+    assert len(resp.data) < 100_000, len(resp.data)
+    error = resp.json["error"]
+    [big] = [e for e in error["errors"] if e["field"] == "chargeable_dwellings"]
+    assert big["value"] == "9" * 200 + "…" and big["summary"].startswith("Row 2, Chargeable dwellings: '999")
+    shown = app.get(f"/api/3/action/lgdp_upload_show?id={error['upload_id']}", headers=people["a_editor"]["headers"])
+    assert len(shown.data) < 100_000, len(shown.data)
+    upload = shown.json["result"]
+    page = app.get(f"/submission/{upload['submission_id']}/uploads/{upload['id']}", headers=people["a_editor"]["headers"])
+    assert len(page.data) < 100_000 and "9" * 200 + "…" in page.get_data(as_text=True)
+    got = app.get(f"/dataset/{upload['submission_id']}/resource/{upload['id']}/download", headers=people["a_editor"]["headers"])
+    assert got.data == content, "the file keeps the whole cell"
+
+
 def test_uploads_are_never_overwritten_or_deleted(app, world, run_worker):
     people = world["people"]
     first = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]
