@@ -55,12 +55,20 @@ def intake_errors(tmp_path: Path) -> list[dict]:
         "old.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "Workbook".encode("utf-16-le") + b"\x00" * 512,
         "text.xlsx": b"not a workbook at all\n",
     }
+    limited = {
+        "wide.csv": (",".join(f"c{i}" for i in range(30)).encode() + b"\n", intake.Limits(columns=12)),
+        "long.csv": (b"a,b\n1," + b"x" * 300 + b"\n", intake.Limits(cell_chars=100)),
+        "many.csv": (b"a,b\n" + b"1,2\n" * 20, intake.Limits(rows=10)),
+    }
     found = []
-    for name, content in files.items():
+    for name, content in [*files.items(), *limited.items()]:
+        limits = intake.NO_LIMITS
+        if isinstance(content, tuple):
+            content, limits = content
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(intake.IntakeError) as raised:
-            intake.inspect_upload(str(path), name, max_bytes=1000)
+            intake.inspect_upload(str(path), name, max_bytes=1000, limits=limits)
         e = raised.value
         found.extend(reports.problem_report(e.code, e.message, e.details)["tasks"][0]["errors"])
     return found
@@ -122,6 +130,7 @@ EXPECTED_TYPES = {
     "blank-label", "duplicate-label", "incorrect-label", "missing-label", "extra-label", "csv-injection",
     "no-data-rows", "too-large", "unsupported-format", "empty-file", "html-not-csv", "encoding",
     "binary-not-csv", "header-missing", "delimiter", "xlsx-invalid", "unique-error",
+    "too-many-columns", "cell-too-long", "too-many-rows",
 }
 CONSTRAINT_KINDS = {"required", "minimum", "maximum", "pattern", "enum", "minLength", "maxLength"}
 

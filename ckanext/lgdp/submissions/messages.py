@@ -282,6 +282,15 @@ class Catalogue:
                 "address, or upload the file itself.").format(status=(e.get("details") or {})["status"]),
             "no-standard": lambda e: tk._(
                 "the return has no data standard to check the file against: ask the return's owner."),
+            "too-many-columns": self._too_many_columns,
+            "too-many-rows": lambda e: tk._(
+                "the file has more than {limit} rows of data, the most a file may hold. Check it holds only the "
+                "return (no empty formatted rows below it), or split it, and upload it again.").format(
+                limit=f"{int((e.get('details') or {})['max_rows']):,}"),
+            "cell-too-long": self._cell_too_long,
+            "too-large-to-validate": lambda e: tk._(
+                "the file needs more memory to check than the platform allows a file. Check it holds only the "
+                "return (no extra columns, no very long cells), or split it, and upload it again."),
             "validation-interrupted": self._platform_problem,
             "validation-error": self._platform_problem,
         }
@@ -692,6 +701,21 @@ class Catalogue:
         return tk._("cell {cell} of sheet '{sheet}' holds a formula that has never been calculated, so its value is "
                     "unknown: open the file in Excel, save it and upload it again, or save it as CSV UTF-8.").format(
             cell=details["cell"], sheet=details["sheet"])
+
+    def _too_many_columns(self, error: dict[str, Any]) -> str:
+        details = error.get("details") or {}
+        return tk._("the first row of the file has {found} columns; a file for this return may have at most {limit}. "
+                    "Check that the columns of the return go across the first row (not down), remove the columns "
+                    "that are not part of the return, and upload the file again.").format(
+            found=f"{int(details['columns']):,}" + ("+" if details.get("at_least") else ""),
+            limit=f"{int(details['max_columns']):,}")
+
+    def _cell_too_long(self, error: dict[str, Any]) -> str:
+        details = error.get("details") or {}
+        return tk._("row {row}, column {column} holds {length} characters; a cell may hold at most {limit}. Check "
+                    "that cell (a quote mark left open can join many rows into one cell), shorten it and upload the "
+                    "file again.").format(row=details["row"], column=details["column"],
+                                          length=f"{int(details['chars']):,}", limit=f"{int(details['max_chars']):,}")
 
     def _platform_problem(self, error: dict[str, Any]) -> str:
         return tk._("the platform could not finish checking this file; it is kept. Try again later or ask the "
