@@ -188,17 +188,22 @@ def test_an_invalid_file_is_kept_flagged_and_explained_row_by_row(app, world, li
     assert "invalid" in refused["error"]["action"][0]
 
 
-def test_a_huge_cell_is_shortened_in_answers_and_pages_but_kept_in_the_file(app, world, live_worker):
+def test_a_long_cell_is_shortened_in_answers_and_pages_but_kept_in_the_file(app, world, live_worker):
+    """A cell over the limit is refused at intake (test_hostile_corpus); one
+    just under it is validated, and shown shortened."""
+    from ckanext.lgdp import config
+
     people = world["people"]
     rows = ctas_rows()
-    rows[1][2] = "9" * 5_000_000  # a 5 MB figure
+    rows[1][2] = "9" * (config.limit_cell_chars() - 8)
+    rows.append(rows[1][:2] + [rows[1][2]] * 4)  # a second row of long cells, repeating the key
     content = csv_bytes(rows)
     resp = app.post("/api/3/action/lgdp_submission_upload", headers=people["a_editor"]["headers"], status=409,
                     data={"data_return": "council-tax-collection", "council": "aberdeen-city", "period": "2023-24",
                           "wait": "true", "upload": (io.BytesIO(content), "huge.csv")})
     assert len(resp.data) < 100_000, len(resp.data)
     error = resp.json["error"]
-    [big] = [e for e in error["errors"] if e["field"] == "chargeable_dwellings"]
+    big = [e for e in error["errors"] if e["field"] == "chargeable_dwellings"][0]
     assert big["value"] == "9" * 200 + "…" and big["summary"].startswith("Row 2, Chargeable dwellings: '999")
     shown = app.get(f"/api/3/action/lgdp_upload_show?id={error['upload_id']}", headers=people["a_editor"]["headers"])
     assert len(shown.data) < 100_000, len(shown.data)
