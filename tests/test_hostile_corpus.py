@@ -85,6 +85,7 @@ def _said(answer: dict) -> str:
         parts.extend(value if isinstance(value, list) else [str(value or "")])
     for e in error.get("errors") or result.get("errors") or []:
         parts.append(str(e.get("message") or ""))
+        parts.append(str(e.get("summary") or ""))
     upload = result.get("upload") or {}
     parts.extend(upload.get("notes") or [])
     parts.append(str(result.get("message") or ""))
