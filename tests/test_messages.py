@@ -202,6 +202,22 @@ def test_the_usual_mistakes_get_their_own_words(app, tmp_path):
     assert gaelic[3] == "Ràgh 2, Chargeable dwellings: '1,234': sgrìobh e gun chromagan: 1234."
 
 
+def test_figures_beyond_what_the_platform_stores(app, tmp_path):
+    from ckanext.lgdp.register.standards import with_storage_bounds
+
+    schema = with_storage_bounds(ctas())
+    got = _messages(app, tmp_path, CTAS_HEADER + "\nS12000033,2023-24," + "9" * 40 + ",1e999999,inf,1\n",
+                    schema=schema)
+    assert got == [
+        "Row 2, Chargeable dwellings: '" + "9" * 40 + "' is far larger than any figure of a return, and the "
+        "platform cannot store it: check the figure.",
+        "Row 2, Net collectable amount (GBP): '1e999999' is far larger than any figure of a return, and the "
+        "platform cannot store it: check the figure.",
+        "Row 2, Collected by year end (GBP): 'inf' is far larger than any figure of a return, and the platform "
+        "cannot store it: check the figure.",
+    ]
+
+
 def test_header_rows_and_keys_in_plain_words(app, tmp_path):
     got = _messages(app, tmp_path, "gss_code,financial_year,dwellings,net_collectable_gbp,net_collectable_gbp\n"
                     "S12000033,2023-24,1,1,1\nS12000033,2023-24,1,1,1\n\n")

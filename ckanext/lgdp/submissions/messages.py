@@ -110,6 +110,13 @@ def _bound(value: Any) -> str:
     return _plain(number) if number is not None else str(value)
 
 
+def _storage_bound(value: Any) -> bool:
+    """Whether a bound is one of storage (standards.with_storage_bounds:
+    bigint, 1e300) rather than the standard's own."""
+    number = _number(str(value))
+    return number is not None and abs(number) >= Decimal("1e15")
+
+
 def _example_in(description: str | None) -> str | None:
     """The example a field's description gives ("..., e.g. 2024-25 for ...")."""
     match = re.search(r"\be\.g\.,?\s+([^\s,;()]+)", description or "")
@@ -419,6 +426,12 @@ class Catalogue:
         title = self._title(field, "")
         if kind == "required":
             return tk._("the cell is empty: the standard needs a value here.")
+        if kind in ("minimum", "maximum") and _storage_bound(constraints.get(kind)):
+            if kind == "maximum":
+                return tk._("'{value}' is far larger than any figure of a return, and the platform cannot store it: "
+                            "check the figure.").format(value=value)
+            return tk._("'{value}' is far below any figure of a return, and the platform cannot store it: "
+                        "check the figure.").format(value=value)
         if kind in ("minimum", "exclusiveMinimum"):
             bound = _bound(constraints.get(kind, ""))
             if bound == "0" and kind == "minimum":
