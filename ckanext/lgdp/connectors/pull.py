@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 AUDIT_TYPE = "connector"
+# The context key the upload action reads its channel from (no API caller can
+# set a context; ckanext.lgdp.submissions.actions.CHANNEL_KEY).
+UPLOAD_CHANNEL_KEY = "lgdp_upload_channel"
 
 RETRY_BASE_MINUTES = 5
 
@@ -128,8 +131,8 @@ def run_connector(conn: Connector, today: datetime.date | None = None) -> Connec
         filename = os.path.basename(conn.url.split("?", 1)[0]) or "pull.csv"
         try:
             result = tk.get_action("lgdp_submission_upload")(
-                {"user": conn.created_by},
-                {"data_return": return_pkg.name, "council": council.name, "period": period.label, "channel": "pull",
+                {"user": conn.created_by, UPLOAD_CHANNEL_KEY: "pull"},
+                {"data_return": return_pkg.name, "council": council.name, "period": period.label,
                  "upload": FileStorage(io.BytesIO(content), filename=filename),
                  "description": tk._("Fetched from {url}").format(url=conn.url)},
             )
