@@ -198,8 +198,12 @@ def test_upload_authority_is_decided_on_the_submission_written(app, objects):
 
     b_own = objs["b-draft"]["pkg"]
     before = call_action("package_search", fq="dataset_type:submission", include_private=True, rows=1000)["count"]
+    # naming B's own submission on the side is no parameter of the upload: refused
     resp = push(app, people["b_editor"], csv_bytes(ctas_rows(period="2016-17")), period="2016-17",
-                council="aberdeen-city", status=403, submission_id=b_own["id"])
+                council="aberdeen-city", status=409, submission_id=b_own["id"])
+    assert "Not a parameter" in resp["error"]["submission_id"][0]
+    resp = push(app, people["b_editor"], csv_bytes(ctas_rows(period="2016-17")), period="2016-17",
+                council="aberdeen-city", status=403)
     assert "council's editors" in resp["error"]["message"]
     after = call_action("package_search", fq="dataset_type:submission", include_private=True, rows=1000)["count"]
     assert after == before  # nothing was created in council A's name

@@ -84,11 +84,12 @@ def test_the_councils_editors_disable_enable_and_delete_a_connector(app, file_se
                data_return="council-tax-collection", url=file_server["url"] + "/finance/ctas.csv",
                auth_secret="Bearer council-system-token")["result"]
 
-    # nobody else: another council's editor, the council's plain member, an
-    # agency's editor, anonymous
-    for who in ("b_editor", "a_member", "x_editor", "anonymous"):
+    # nobody else: the council's plain member reads it but may not (403);
+    # for another council's editor, an agency's editor and anonymous, who may
+    # not read it, it does not exist (404)
+    for who, status in (("a_member", 403), ("b_editor", 404), ("x_editor", 404), ("anonymous", 404)):
         for action in ("lgdp_connector_disable", "lgdp_connector_enable", "lgdp_connector_delete"):
-            api(app, action, headers=people[who]["headers"], status=403, id=conn["id"])
+            api(app, action, headers=people[who]["headers"], status=status, id=conn["id"])
     api(app, "lgdp_connector_disable", headers=people["a_editor"]["headers"], status=404, id="no-such-connector")
 
     disabled = api(app, "lgdp_connector_disable", headers=people["a_editor"]["headers"], id=conn["id"],

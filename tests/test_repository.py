@@ -136,12 +136,13 @@ def test_flags_are_explained_by_the_council_and_closed_by_the_agency(app, world,
     assert api(app, "lgdp_qa_flag_list", headers=people["y_editor"]["headers"])["result"] == []
     app.get("/api/3/action/lgdp_qa_flag_list", status=403)
 
-    api(app, "lgdp_qa_flag_explain", headers=people["a_editor"]["headers"], status=403, id=missing["id"], explanation="x")
+    # a flag the caller may not read answers as one that does not exist
+    api(app, "lgdp_qa_flag_explain", headers=people["a_editor"]["headers"], status=404, id=missing["id"], explanation="x")
     explained = api(app, "lgdp_qa_flag_explain", headers=people["b_editor"]["headers"], id=missing["id"],
                     explanation="Our return is with the finance director for sign-off")["result"]
     assert explained["status"] == "explained"
     api(app, "lgdp_qa_flag_close", headers=people["b_admin"]["headers"], status=403, id=missing["id"], note="x")
-    api(app, "lgdp_qa_flag_close", headers=people["y_editor"]["headers"], status=403, id=missing["id"], note="x")
+    api(app, "lgdp_qa_flag_close", headers=people["y_editor"]["headers"], status=404, id=missing["id"], note="x")
     api(app, "lgdp_qa_flag_close", headers=people["x_editor"]["headers"], status=409, id=missing["id"])
     closed = api(app, "lgdp_qa_flag_close", headers=people["x_editor"]["headers"], id=missing["id"],
                  note="Agreed extension to 30 June")["result"]

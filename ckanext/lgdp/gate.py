@@ -137,7 +137,8 @@ def candidates(data_dict: DataDict) -> set[str]:
     out: set[str] = set()
 
     def add(value: Any) -> None:
-        if isinstance(value, str) and 0 < len(value) <= 200 and len(out) < _MAX_CANDIDATES:
+        # text with a NUL character names nothing (and the database refuses it)
+        if isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value and len(out) < _MAX_CANDIDATES:
             out.add(value)
 
     def nested(value: dict[str, Any]) -> None:

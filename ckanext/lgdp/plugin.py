@@ -15,7 +15,7 @@ import ckan.plugins as p
 import ckan.plugins.toolkit as tk
 from ckan.common import CKANConfig
 
-from ckanext.lgdp import access, access_auth, cli, gate
+from ckanext.lgdp import access, access_auth, cli, gate, params
 from ckanext.lgdp.connectors import auth as connector_auth
 from ckanext.lgdp.connectors import pubsub, pull, reminders
 from ckanext.lgdp.connectors import views as connector_views
@@ -98,7 +98,7 @@ def collect_auth_functions() -> dict[str, Any]:
 
 
 def collect_validators() -> dict[str, Any]:
-    return _public(register_validators, submission_validators)
+    return _public(params, register_validators, submission_validators)
 
 
 def collect_helpers() -> dict[str, Any]:

@@ -15,9 +15,10 @@ from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access, fetch
-from ckanext.lgdp.connectors import webhooks
+from ckanext.lgdp.connectors import schema, webhooks
 from ckanext.lgdp.model import Delivery, Event, Subscription
 from ckanext.lgdp.model.pubsub import EVENT_TYPES
+from ckanext.lgdp.params import validate
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ def _mine(context: Context, sub: Subscription) -> bool:
     return who.sysadmin or sub.user_id == who.user_id or (sub.org_id is not None and who.in_org(sub.org_id, "admin"))
 
 
+@validate(schema.subscription_create)
 def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Subscribe to events (the answer carries the webhook secret, once).
 
@@ -203,17 +205,13 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
     """
     tk.check_access("lgdp_subscription_create", context, data_dict)
     who = access.context_actor(context)
-    channel = data_dict.get("channel")
+    channel = data_dict["channel"]
     errors: dict[str, list[str]] = {}
-    if channel not in ("webhook", "email"):
-        errors["channel"] = [tk._("webhook or email")]
     url = (data_dict.get("url") or "").strip()
     refused = fetch.refusal(url) if channel == "webhook" else None
     if refused:
         errors["url"] = [refused]
     types = data_dict.get("event_types") or []
-    if isinstance(types, str):
-        types = [t.strip() for t in types.split(",") if t.strip()]
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         errors["event_types"] = [tk._("Unknown event types: {types}; known: {known}").format(
@@ -227,7 +225,9 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
     org_id = None
     if data_dict.get("organization"):
         group = model.Group.get(data_dict["organization"])
-        if group is None or not who.in_org(group.id, "admin"):
+        if group is None or not group.is_organization or group.state != "active":
+            raise tk.ObjectNotFound(tk._("No organisation {name}").format(name=data_dict["organization"]))
+        if not who.in_org(group.id, "admin"):
             raise tk.NotAuthorized(tk._("Only an organisation's admins subscribe on its behalf"))
         org_id = group.id
         if channel == "email":
@@ -243,15 +243,21 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
 
 
 @tk.side_effect_free
+@validate(schema.no_parameters)
 def lgdp_subscription_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
-    """Your subscriptions and those of the organisations you administer."""
+    """Your subscriptions and those of the organisations you administer. It
+    takes no parameters."""
     tk.check_access("lgdp_subscription_list", context, data_dict)
     return [s.dictize() for s in model.Session.query(Subscription).order_by(Subscription.created)
             if _mine(context, s)]
 
 
+@validate(schema.subscription_id)
 def lgdp_subscription_delete(context: Context, data_dict: DataDict) -> dict[str, Any]:
-    """Stop a subscription. :param id: its id"""
+    """Stop a subscription.
+
+    :param id: its id
+    """
     tk.check_access("lgdp_subscription_list", context, data_dict)
     sub = model.Session.get(Subscription, data_dict.get("id") or "")
     if sub is None or not _mine(context, sub):
@@ -262,6 +268,7 @@ def lgdp_subscription_delete(context: Context, data_dict: DataDict) -> dict[str,
 
 
 @tk.side_effect_free
+@validate(schema.delivery_list)
 def lgdp_delivery_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """Deliveries of one of your subscriptions, newest first (``status=dead``:
     the dead-letter list).
@@ -281,13 +288,16 @@ def lgdp_delivery_list(context: Context, data_dict: DataDict) -> list[dict[str, 
     return [{**r.dictize(), "event_type": events[r.event_id].type if r.event_id in events else None} for r in rows]
 
 
+@validate(schema.no_parameters)
 def lgdp_delivery_run(context: Context, data_dict: DataDict) -> dict[str, int]:
-    """Attempt the deliveries that are due (the coordinating body; cron)."""
+    """Attempt the deliveries that are due (the coordinating body; cron). It
+    takes no parameters."""
     tk.check_access("lgdp_delivery_run", context, data_dict)
     return run_due()
 
 
 @tk.side_effect_free
+@validate(schema.event_list)
 def lgdp_event_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """The events of a return that you may see, newest first (a feed to poll).
 
@@ -298,10 +308,7 @@ def lgdp_event_list(context: Context, data_dict: DataDict) -> list[dict[str, Any
     pkg = model.Package.get(data_dict.get("data_return") or "")
     if pkg is None or pkg.type != "data-return":
         raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
-    try:
-        limit = max(1, min(int(data_dict.get("limit", 100)), 1000))
-    except (TypeError, ValueError):
-        raise tk.ValidationError({"limit": [tk._("Must be a whole number")]})
+    limit = data_dict["limit"]
     who = access.context_actor(context)
     rows = model.Session.query(Event).filter(Event.return_id == pkg.id).order_by(Event.created.desc()).limit(5000)
     out = []

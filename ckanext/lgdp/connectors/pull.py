@@ -28,8 +28,10 @@ from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access, config, fetch
+from ckanext.lgdp.connectors import schema
 from ckanext.lgdp.connectors.auth import council_editor
 from ckanext.lgdp.model import Connector, ConnectorRun
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import audit
 from ckanext.lgdp.register import calendar as cal
 
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 AUDIT_TYPE = "connector"
+# The context key the upload action reads its channel from (no API caller can
+# set a context; ckanext.lgdp.submissions.actions.CHANNEL_KEY).
+UPLOAD_CHANNEL_KEY = "lgdp_upload_channel"
 
 RETRY_BASE_MINUTES = 5
 
@@ -128,8 +133,8 @@ def run_connector(conn: Connector, today: datetime.date | None = None) -> Connec
         filename = os.path.basename(conn.url.split("?", 1)[0]) or "pull.csv"
         try:
             result = tk.get_action("lgdp_submission_upload")(
-                {"user": conn.created_by},
-                {"data_return": return_pkg.name, "council": council.name, "period": period.label, "channel": "pull",
+                {"user": conn.created_by, UPLOAD_CHANNEL_KEY: "pull"},
+                {"data_return": return_pkg.name, "council": council.name, "period": period.label,
                  "upload": FileStorage(io.BytesIO(content), filename=filename),
                  "description": tk._("Fetched from {url}").format(url=conn.url)},
             )
@@ -168,6 +173,7 @@ def due_connectors(now: datetime.datetime | None = None) -> list[Connector]:
 # ---------------------------------------------------------------- actions
 
 
+@validate(schema.connector_create)
 def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Set up a scheduled pull for one council and return.
 
@@ -176,7 +182,8 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
     :param url: where the council's system publishes the file (https)
     :param auth_header: header name for a token (default Authorization)
     :param auth_secret: the header's value; stored encrypted, never shown again
-    :param interval_minutes: how often (default 1440: daily)
+    :param interval_minutes: how often (default 1440: daily; from 5 minutes
+        to a year)
     """
     tk.check_access("lgdp_connector_create", context, data_dict)
     group = model.Group.get(data_dict.get("council") or "")
@@ -187,19 +194,8 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
     pkg = model.Package.get(data_dict.get("data_return") or "")
     if pkg is None or pkg.type != "data-return":
         raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
-    url = (data_dict.get("url") or "").strip()
-    errors: dict[str, list[str]] = {}
-    refused = fetch.refusal(url)
-    if refused:
-        errors["url"] = [refused]
-    try:
-        interval = int(data_dict.get("interval_minutes") or 1440)
-        if not 5 <= interval <= 60 * 24 * 366:
-            raise ValueError
-    except (TypeError, ValueError):
-        errors["interval_minutes"] = [tk._("Between 5 minutes and a year")]
-    if errors:
-        raise tk.ValidationError(errors)
+    url = data_dict["url"].strip()
+    interval = data_dict["interval_minutes"]
     conn = Connector(council_id=group.id, return_id=pkg.id, url=url, auth_header=data_dict.get("auth_header") or None,
                      auth_secret=encrypt(data_dict["auth_secret"]) if data_dict.get("auth_secret") else None,
                      interval_minutes=interval, active=True, next_run_at=_now(), failures=0,
@@ -210,9 +206,10 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
 
 
 @tk.side_effect_free
+@validate(schema.no_parameters)
 def lgdp_connector_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """The connectors of the councils you belong to (all, for the
-    coordinating body), each with its latest run."""
+    coordinating body), each with its latest run. It takes no parameters."""
     tk.check_access("lgdp_connector_list", context, data_dict)
     who = access.context_actor(context)
     if who.anonymous:
@@ -235,16 +232,23 @@ def _connector(context: Context, ident: str | None) -> Connector:
     return conn
 
 
+@validate(schema.connector_run)
 def lgdp_connector_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Run a connector now (a council editor; or every due one, for the
-    coordinating body, with ``due=true``)."""
+    coordinating body, with ``due=true``).
+
+    :param id: the connector's id (unless ``due``)
+    :param due: true to run every connector that is due (default false)
+    """
     tk.check_access("lgdp_connector_run", context, data_dict)
-    if tk.asbool(data_dict.get("due")):
+    if data_dict["due"]:
         if not access.context_actor(context).is_governor():
             raise tk.NotAuthorized(tk._("Only the coordinating body runs every due connector"))
         runs = [run_connector(c).dictize() for c in due_connectors()]
         return {"runs": runs}
-    conn = _connector(context, data_dict.get("id"))
+    if not data_dict.get("id"):
+        raise tk.ValidationError({"id": [tk._("Missing value: give the connector's id, or due=true")]})
+    conn = _connector(context, data_dict["id"])
     if not council_editor(context, conn.council_id):
         raise tk.NotAuthorized(tk._("Only the council's editors run its connectors"))
     if not conn.active:
@@ -253,8 +257,12 @@ def lgdp_connector_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
 
 
 @tk.side_effect_free
+@validate(schema.connector_id)
 def lgdp_connector_run_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
-    """Every run of a connector, newest first. :param id: the connector's id"""
+    """Every run of a connector, newest first.
+
+    :param id: the connector's id
+    """
     tk.check_access("lgdp_connector_run_list", context, data_dict)
     conn = _connector(context, data_dict.get("id"))
     rows = (model.Session.query(ConnectorRun).filter(ConnectorRun.connector_id == conn.id)
@@ -265,6 +273,7 @@ def lgdp_connector_run_list(context: Context, data_dict: DataDict) -> list[dict[
 def _switch(context: Context, data_dict: DataDict, active: bool) -> dict[str, Any]:
     """Disable or enable a connector, with an audit row when that changes it."""
     conn = _connector(context, data_dict.get("id"))
+    tk.check_access("lgdp_connector_enable" if active else "lgdp_connector_disable", context, data_dict)
     if conn.active != active:
         states = {True: "active", False: "disabled"}
         audit.record(context, object_type=AUDIT_TYPE, object_id=conn.id, object_name=conn.url,
@@ -277,6 +286,7 @@ def _switch(context: Context, data_dict: DataDict, active: bool) -> dict[str, An
     return conn.dictize()
 
 
+@validate(schema.connector_switch)
 def lgdp_connector_disable(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Stop a connector: the scheduler no longer runs it, nor can it be run by
     hand; its settings and runs are kept (lgdp_connector_enable starts it
@@ -285,20 +295,20 @@ def lgdp_connector_disable(context: Context, data_dict: DataDict) -> dict[str, A
     :param id: the connector's id
     :param reason: why (optional; kept in the audit trail)
     """
-    tk.check_access("lgdp_connector_disable", context, data_dict)
     return _switch(context, data_dict, False)
 
 
+@validate(schema.connector_switch)
 def lgdp_connector_enable(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Start a disabled connector again; it is due at once.
 
     :param id: the connector's id
     :param reason: why (optional; kept in the audit trail)
     """
-    tk.check_access("lgdp_connector_enable", context, data_dict)
     return _switch(context, data_dict, True)
 
 
+@validate(schema.connector_switch)
 def lgdp_connector_delete(context: Context, data_dict: DataDict) -> None:
     """Remove a connector for good, with its stored secret and its run
     history; the uploads it made stay on their submissions, and the audit
@@ -307,8 +317,8 @@ def lgdp_connector_delete(context: Context, data_dict: DataDict) -> None:
     :param id: the connector's id
     :param reason: why (optional; kept in the audit trail)
     """
-    tk.check_access("lgdp_connector_delete", context, data_dict)
     conn = _connector(context, data_dict.get("id"))
+    tk.check_access("lgdp_connector_delete", context, data_dict)
     runs = model.Session.query(ConnectorRun).filter(ConnectorRun.connector_id == conn.id)
     audit.record(context, object_type=AUDIT_TYPE, object_id=conn.id, object_name=conn.url, action="delete",
                  from_state="active" if conn.active else "disabled", to_state="deleted",

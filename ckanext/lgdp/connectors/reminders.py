@@ -16,6 +16,8 @@ from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
+from ckanext.lgdp.connectors import schema
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.submissions import SUBMISSION_TYPE
 from ckanext.lgdp.submissions.search import OPEN_STATES
 
@@ -73,19 +75,17 @@ def _message(council: model.Group, items: list[dict[str, Any]]) -> tuple[str, st
     return subject, "\n".join(lines)
 
 
+@validate(schema.reminder_run)
 def lgdp_reminder_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Send (or with dry_run, list) today's reminders.
 
-    :param dry_run: only list them (default false)
-    :param today: ISO date to run as (default today)
+    :param dry_run: true to only list them (default false)
+    :param today: the date to run as, YYYY-MM-DD (default today)
     :returns: ``{"reminders": [{council, recipients, items, sent, error}]}``
     """
     tk.check_access("lgdp_reminder_run", context, data_dict)
-    try:
-        today = datetime.date.fromisoformat(data_dict.get("today") or datetime.date.today().isoformat())
-    except ValueError:
-        raise tk.ValidationError({"today": [tk._("Dates are written YYYY-MM-DD")]})
-    dry_run = tk.asbool(data_dict.get("dry_run", False))
+    today = data_dict.get("today") or datetime.date.today()
+    dry_run = data_dict["dry_run"]
     from ckan.lib import mailer
 
     out = []

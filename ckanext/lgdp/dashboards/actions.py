@@ -9,9 +9,10 @@ from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
-from ckanext.lgdp.dashboards import data
+from ckanext.lgdp.dashboards import data, schema
 from ckanext.lgdp.model import SavedDashboard
 from ckanext.lgdp.model.audit import _now
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.repository import reference
 
 __all__ = [
@@ -56,6 +57,7 @@ def council_code(value: str | None) -> str | None:
 
 
 @tk.side_effect_free
+@validate(schema.indicator_list)
 def lgdp_indicator_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """The indicators the caller may read: numeric fields of the
     consolidated tables of the returns open to them.
@@ -71,6 +73,7 @@ def lgdp_indicator_list(context: Context, data_dict: DataDict) -> list[dict[str,
 
 
 @tk.side_effect_free
+@validate(schema.dashboard_figures)
 def lgdp_dashboard_figures(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """The figures of one indicator: a council against Scotland and its
     family group, the trend over periods, the ranking of all councils, and
@@ -84,9 +87,7 @@ def lgdp_dashboard_figures(context: Context, data_dict: DataDict) -> dict[str, A
     """
     tk.check_access("lgdp_dashboard_figures", context, data_dict)
     reader = reader_for(context)
-    ident = data_dict.get("indicator")
-    if not ident:
-        raise tk.ValidationError({"indicator": [tk._("Missing value")]})
+    ident = data_dict["indicator"]
     ind = data.find(reader, ident)
     if ind is None:
         raise tk.ObjectNotFound(tk._("No indicator {ident} that you may read").format(ident=ident))
@@ -144,6 +145,7 @@ def _clean(context: Context, data_dict: DataDict, current: SavedDashboard | None
     return out
 
 
+@validate(schema.dashboard_create)
 def lgdp_dashboard_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Save a named dashboard.
 
@@ -154,15 +156,15 @@ def lgdp_dashboard_create(context: Context, data_dict: DataDict) -> dict[str, An
     :param organization: share it with this organisation (its editors
         and admins may save for it; optional: a personal dashboard)
     """
-    tk.check_access("lgdp_dashboard_create", context, data_dict)
-    who = access.context_actor(context)
-    values = _clean(context, data_dict, None)
     org_id = None
     if data_dict.get("organization"):
         group = model.Group.get(data_dict["organization"])
-        if group is None or not group.is_organization:
-            raise tk.ValidationError({"organization": [tk._("No organisation {o}").format(o=data_dict["organization"])]})
+        if group is None or not group.is_organization or group.state != "active":
+            raise tk.ObjectNotFound(tk._("No organisation {o}").format(o=data_dict["organization"]))
         org_id = group.id
+    tk.check_access("lgdp_dashboard_create", context, data_dict)
+    who = access.context_actor(context)
+    values = _clean(context, data_dict, None)
     obj = SavedDashboard(owner_user_id=None if org_id else who.user_id, owner_org_id=org_id,
                          created_by=who.user_id, **values)
     model.Session.add(obj)
@@ -170,10 +172,13 @@ def lgdp_dashboard_create(context: Context, data_dict: DataDict) -> dict[str, An
     return obj.dictize()
 
 
+@validate(schema.dashboard_update)
 def lgdp_dashboard_update(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Change a saved dashboard (only the fields given).
 
     :param id: the dashboard
+    :param title, indicators, council, period_from, period_to: as for
+        lgdp_dashboard_create (optional: those not given are kept)
     """
     obj = _get(data_dict.get("id"))
     tk.check_access("lgdp_dashboard_update", context, data_dict)
@@ -184,6 +189,7 @@ def lgdp_dashboard_update(context: Context, data_dict: DataDict) -> dict[str, An
     return obj.dictize()
 
 
+@validate(schema.dashboard_id)
 def lgdp_dashboard_delete(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Delete a saved dashboard.
 
@@ -198,6 +204,7 @@ def lgdp_dashboard_delete(context: Context, data_dict: DataDict) -> dict[str, An
 
 
 @tk.side_effect_free
+@validate(schema.dashboard_id)
 def lgdp_dashboard_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """A saved dashboard, with each indicator marked readable or not for the
     caller (a shared dashboard may name returns a member cannot read).
@@ -213,8 +220,10 @@ def lgdp_dashboard_show(context: Context, data_dict: DataDict) -> dict[str, Any]
 
 
 @tk.side_effect_free
+@validate(schema.dashboard_list)
 def lgdp_dashboard_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
-    """The caller's own dashboards and those of their organisations."""
+    """The caller's own dashboards and those of their organisations. It takes
+    no parameters."""
     tk.check_access("lgdp_dashboard_list", context, data_dict)
     who = access.context_actor(context)
     if who.anonymous:

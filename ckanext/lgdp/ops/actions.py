@@ -7,16 +7,19 @@ import ckan.authz as authz
 import ckan.plugins.toolkit as tk
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp.ops import health
+from ckanext.lgdp.ops import health, schema
+from ckanext.lgdp.params import validate
 
 __all__ = ["lgdp_status_show"]
 
 
 @tk.side_effect_free
+@validate(schema.status_show)
 def lgdp_status_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Whether each service the platform needs answers.
 
-    Anyone may ask; only sysadmins see the reasons behind a failure.
+    Anyone may ask; only sysadmins see the reasons behind a failure. It
+    takes no parameters.
 
     :returns: ``{"ok": bool, "services": {"database": {"ok": bool, "error": str},
         "search": ..., "jobs": ..., "worker": ...}}``

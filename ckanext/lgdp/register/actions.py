@@ -11,7 +11,8 @@ from ckan import model
 from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp.model import StandardVersion
-from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, standards
+from ckanext.lgdp.params import validate
+from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, schema as input_schema, standards
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = [
@@ -35,6 +36,18 @@ def _site_user() -> str:
 
 def _show(ident: str) -> dict[str, Any]:
     return tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": ident})
+
+
+def _named(ident: str, kind: str | None = RETURN_TYPE) -> dict[str, Any]:
+    """The dataset (of that type) a parameter names, or a 404 naming it."""
+    try:
+        pkg = _show(ident)
+    except tk.ObjectNotFound:
+        pkg = None
+    if pkg is None or (kind and pkg.get("type") != kind):
+        message = tk._("No data return {name}") if kind == RETURN_TYPE else tk._("No dataset {name}")
+        raise tk.ObjectNotFound(message.format(name=ident))
+    return pkg
 
 
 def _is_return(data_dict: DataDict) -> bool:
@@ -189,17 +202,7 @@ def package_delete(up_func: Action, context: Context, data_dict: DataDict) -> An
 # ---------------------------------------------------------------- lifecycle
 
 
-def _transition_schema() -> dict[str, Any]:
-    not_empty = tk.get_validator("not_empty")
-    unicode_safe = tk.get_validator("unicode_safe")
-    one_of = tk.get_validator("one_of")
-    return {
-        "id": [not_empty, unicode_safe],
-        "to": [not_empty, unicode_safe, one_of(list(lifecycle.STATES))],
-        "reason": [not_empty, unicode_safe],
-    }
-
-
+@validate(input_schema.return_transition)
 def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Move a data return to another lifecycle state.
 
@@ -209,13 +212,8 @@ def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, A
     :returns: the updated return
     """
     tk.check_access("lgdp_return_transition", context, data_dict)
-    data_dict = {**data_dict, "reason": (data_dict.get("reason") or "").strip()}
-    data, errors = tk.navl_validate(data_dict, _transition_schema(), context)
-    if errors:
-        raise tk.ValidationError(errors)
-    pkg = _show(data["id"])
-    if pkg.get("type") != RETURN_TYPE:
-        raise tk.ValidationError({"id": [tk._("{name} is not a data return").format(name=pkg["name"])]})
+    data = data_dict
+    pkg = _named(data["id"])
     current, target = pkg.get("lifecycle_status") or lifecycle.INITIAL, data["to"]
     if not lifecycle.allowed(current, target):
         options = ", ".join(lifecycle.TRANSITIONS.get(current, ())) or tk._("nothing (it is closed)")
@@ -259,38 +257,24 @@ def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, A
 # ---------------------------------------------------------------- audit trail
 
 
-def _int(data_dict: DataDict, key: str, default: int, maximum: int) -> int:
-    try:
-        value = int(data_dict.get(key, default))
-    except (TypeError, ValueError):
-        raise tk.ValidationError({key: [tk._("Must be a whole number")]})
-    if value < 0 or value > maximum:
-        raise tk.ValidationError({key: [tk._("Must be between 0 and {maximum}").format(maximum=maximum)]})
-    return value
-
-
 @tk.side_effect_free
+@validate(input_schema.audit_list)
 def lgdp_audit_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """The audit trail, newest first. Read-only: no action changes audit rows.
 
-    :param id: a data return's id or name (optional: every object when absent,
-        for governance reviewers)
+    :param id: a data return's (or another dataset's) id or name (optional:
+        every object when absent, for governance reviewers)
     :param limit: at most this many rows (default 1000, at most 10000)
     :param offset: skip this many rows
     """
+    object_id = _named(data_dict["id"], kind=None)["id"] if data_dict.get("id") else None
     tk.check_access("lgdp_audit_list", context, data_dict)
-    object_id = None
-    if data_dict.get("id"):
-        object_id = _show(data_dict["id"])["id"]
-    rows = audit.entries(
-        object_id=object_id,
-        limit=_int(data_dict, "limit", 1000, 10000),
-        offset=_int(data_dict, "offset", 0, 10**9),
-    )
+    rows = audit.entries(object_id=object_id, limit=data_dict["limit"], offset=data_dict["offset"])
     return [row.dictize() for row in rows]
 
 
 @tk.side_effect_free
+@validate(input_schema.standard_version_list)
 def lgdp_standard_version_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """Every version of a return's data standard, newest first, each with the
     field-level changes against the version before.
@@ -298,9 +282,7 @@ def lgdp_standard_version_list(context: Context, data_dict: DataDict) -> list[di
     :param id: the return's id or name
     """
     tk.check_access("lgdp_standard_version_list", context, data_dict)
-    if not data_dict.get("id"):
-        raise tk.ValidationError({"id": [tk._("Missing value")]})
-    pkg = _show(data_dict["id"])
+    pkg = _named(data_dict["id"])
     rows = (
         model.Session.query(StandardVersion)
         .filter(StandardVersion.return_id == pkg["id"])
@@ -329,6 +311,7 @@ def _parse_date(value: Any, key: str) -> datetime.date:
 
 
 @tk.side_effect_free
+@validate(input_schema.reviews_list)
 def lgdp_reviews_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Returns whose periodic review is overdue or due soon.
 
@@ -338,8 +321,8 @@ def lgdp_reviews_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
         owner, review_date, lifecycle_status and days (negative when overdue)
     """
     tk.check_access("lgdp_reviews_list", context, data_dict)
-    within = _int(data_dict, "within_days", 90, 3660)
-    today = _parse_date(data_dict.get("today") or datetime.date.today(), "today")
+    within = data_dict["within_days"]
+    today = data_dict.get("today") or datetime.date.today()
     overdue, due = [], []
     for pkg in _returns_with_review_dates():
         review = _parse_date(pkg["review_date"], "review_date")
@@ -362,6 +345,7 @@ def lgdp_reviews_list(context: Context, data_dict: DataDict) -> dict[str, Any]:
     }
 
 
+@validate(input_schema.reviews_run)
 def lgdp_reviews_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Move every active return whose review date has passed to under_review.
 
@@ -370,7 +354,7 @@ def lgdp_reviews_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     :returns: {"moved": [names], "dry_run": bool}
     """
     tk.check_access("lgdp_return_transition", context, data_dict)
-    dry_run = tk.asbool(data_dict.get("dry_run", False))
+    dry_run = data_dict["dry_run"]
     listing = lgdp_reviews_list({**context, "ignore_auth": True}, {"today": data_dict.get("today")})
     moved = []
     for item in listing["overdue"]:

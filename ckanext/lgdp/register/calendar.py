@@ -41,7 +41,8 @@ import ckan.plugins.toolkit as tk
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
-from ckanext.lgdp.register import lifecycle
+from ckanext.lgdp.params import validate
+from ckanext.lgdp.register import lifecycle, schema
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = ["lgdp_calendar_show", "lgdp_burden_show"]
@@ -379,57 +380,6 @@ def burden(found: Iterable[Instance]) -> float:
 # -- Actions -------------------------------------------------------------------
 
 
-def _iso_date(value: Any, context: Context) -> Any:
-    if value in (None, "") or value is tk.missing:
-        return value
-    day = _date(value)
-    if day is None or (isinstance(value, str) and len(value.strip()) != 10):
-        raise tk.Invalid(tk._("Use a date written as YYYY-MM-DD, e.g. 2025-01-31"))
-    if not 1900 <= day.year <= 2200:
-        raise tk.Invalid(tk._("Use a date between 1900 and 2200"))
-    return day
-
-
-def _year(value: Any, context: Context) -> Any:
-    if value in (None, ""):
-        return None
-    try:
-        year = int(value)
-    except (TypeError, ValueError):
-        raise tk.Invalid(tk._("Use a year written as four digits, e.g. 2025")) from None
-    if not 1900 <= year <= 2200:
-        raise tk.Invalid(tk._("Use a year between 1900 and 2200"))
-    return year
-
-
-def calendar_show_schema() -> dict[str, Any]:
-    ignore_missing = tk.get_validator("ignore_missing")
-    unicode_safe = tk.get_validator("unicode_safe")
-    return {
-        "organization": [ignore_missing, unicode_safe],
-        "start": [ignore_missing, _iso_date],
-        "end": [ignore_missing, _iso_date],
-    }
-
-
-def burden_show_schema() -> dict[str, Any]:
-    ignore_missing = tk.get_validator("ignore_missing")
-    unicode_safe = tk.get_validator("unicode_safe")
-    return {
-        "organization": [ignore_missing, unicode_safe],
-        "year": [ignore_missing, _year],
-    }
-
-
-def _validate(
-    data_dict: DataDict, schema: dict[str, Any], context: Context
-) -> dict[str, Any]:
-    data, errors = tk.navl_validate(dict(data_dict), schema, context)
-    if errors:
-        raise tk.ValidationError(errors)
-    return data
-
-
 def _council(context: Context, ident: str | None) -> dict[str, Any] | None:
     """The council an answer is for, as {id, name, title, gss_code}."""
     if not ident:
@@ -473,6 +423,7 @@ def collecting_returns(context: Context) -> list[dict[str, Any]]:
 
 
 @tk.side_effect_free
+@validate(schema.calendar_show)
 def lgdp_calendar_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """The collection calendar: the instances of the register's active returns
     that fall due in a window, with the weeks deadlines cluster in and the
@@ -499,7 +450,7 @@ def lgdp_calendar_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
         "burden_hours": hours one council spends on the window's instances}``
     """
     tk.check_access("lgdp_calendar_show", context, data_dict)
-    data = _validate(data_dict, calendar_show_schema(), context)
+    data = data_dict
     start = data.get("start") or dt.date.today()
     end = data.get("end") or start + dt.timedelta(days=DEFAULT_WINDOW_DAYS)
     if end < start:
@@ -522,6 +473,7 @@ def lgdp_calendar_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
 
 
 @tk.side_effect_free
+@validate(schema.burden_show)
 def lgdp_burden_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """The burden of the register on a council in a calendar year: for each
     active return, the instances due that year and the hours they take.
@@ -542,7 +494,7 @@ def lgdp_burden_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
         "burden_hours": total hours per council that year}``
     """
     tk.check_access("lgdp_burden_show", context, data_dict)
-    data = _validate(data_dict, burden_show_schema(), context)
+    data = data_dict
     year = data.get("year") or dt.date.today().year
     council = _council(context, data.get("organization"))
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)

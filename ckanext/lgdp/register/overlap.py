@@ -39,7 +39,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import ckan.plugins.toolkit as tk
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp.register import RETURN_TYPE, standards
+from ckanext.lgdp.params import validate
+from ckanext.lgdp.register import RETURN_TYPE, schema
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = ["lgdp_return_overlap"]
@@ -534,34 +535,6 @@ def find_overlaps(
 # --------------------------------------------------------------------------
 
 
-def _table_schema(value: Any) -> dict[str, Any]:
-    """A proposal's standard is checked as a saved one is (Frictionless)."""
-    try:
-        return parse_standard(standards.parse(value))
-    except StandardError as exc:
-        raise tk.Invalid(str(exc))
-
-
-def _score(value: Any) -> float:
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise tk.Invalid(tk._("min_score must be a number between 0 and 1"))
-    if not 0 <= score <= 1:
-        raise tk.Invalid(tk._("min_score must be a number between 0 and 1"))
-    return score
-
-
-def overlap_schema() -> dict[str, Any]:
-    ignore_missing = tk.get_validator("ignore_missing")
-    unicode_safe = tk.get_validator("unicode_safe")
-    return {
-        "id": [ignore_missing, unicode_safe],
-        "data_standard": [ignore_missing, _table_schema],
-        "min_score": [ignore_missing, _score],
-    }
-
-
 def _read_context(context: Context) -> Context:
     """A fresh context for the reads this action makes as its caller."""
     return {"user": context.get("user", ""), "ignore_auth": context.get("ignore_auth", False)}
@@ -576,6 +549,7 @@ def _returns_compared(context: Context, exclude: str | None) -> Iterator[dict[st
 
 
 @tk.side_effect_free
+@validate(schema.return_overlap)
 def lgdp_return_overlap(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Which other data returns ask again for the fields of a return's data
     standard (duplicate detection, for the proposal page and reviewers).
@@ -606,9 +580,7 @@ def lgdp_return_overlap(context: Context, data_dict: DataDict) -> dict[str, Any]
     :rtype: dictionary
     """
     tk.check_access("lgdp_return_overlap", context, data_dict)
-    data, errors = tk.navl_validate(dict(data_dict), overlap_schema(), context)
-    if errors:
-        raise tk.ValidationError(errors)
+    data = data_dict
 
     exclude = None
     proposal = data.get("data_standard")

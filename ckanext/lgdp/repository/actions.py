@@ -13,8 +13,9 @@ from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit
-from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference
+from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference, schema
 from ckanext.lgdp.submissions.auth import return_agency_ids
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,7 @@ def stuck_submissions(now: datetime.datetime | None = None) -> list[model.Packag
 # ---------------------------------------------------------------- actions
 
 
+@validate(schema.consolidation_retry)
 def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Add an accepted submission's file to its return's central table again,
     after consolidation failed (the owner agency or the coordinating body).
@@ -294,6 +296,7 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
             "rows": result.get("rows", 0)}
 
 
+@validate(schema.consolidation_sweep)
 def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Find accepted submissions that are not in their return's table (their
     consolidation failed, or its job was lost) and try each once more.
@@ -312,6 +315,7 @@ def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> dict[str,
     return {"consolidated": consolidated, "failed": failed}
 
 
+@validate(schema.consolidate)
 def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Rebuild the consolidated tables from accepted submissions (idempotent).
 
@@ -322,13 +326,14 @@ def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     tk.check_access("lgdp_consolidate", context, data_dict)
     return_id = _return(data_dict["data_return"]).id if data_dict.get("data_return") else None
     result = consolidate.rebuild(return_id)
-    if tk.asbool(data_dict.get("qa", True)):
+    if data_dict["qa"]:
         ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
         for rid in sorted(i for i in ids if i):
             run_qa(rid)
     return result
 
 
+@validate(schema.qa_run)
 def lgdp_qa_run(context: Context, data_dict: DataDict) -> dict[str, int]:
     """Run the cross-council checks of a return (optionally one period).
 
@@ -339,19 +344,20 @@ def lgdp_qa_run(context: Context, data_dict: DataDict) -> dict[str, int]:
     return run_qa(_return(data_dict.get("data_return")).id, data_dict.get("period") or None)
 
 
+@validate(schema.table_publish)
 def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Publish a return's consolidated table (open to everyone) or withdraw it.
 
     :param data_return: the return's id or name
-    :param published: true or false
+    :param published: true or false (default true)
     """
-    tk.check_access("lgdp_table_publish", context, data_dict)
     return_pkg = _return(data_dict.get("data_return"))
+    tk.check_access("lgdp_table_publish", context, {**data_dict, "data_return": return_pkg.id})
     name = consolidate.table_name(return_pkg.name)
     table = model.Package.get(name)
     if table is None:
         raise tk.ObjectNotFound(tk._("{name} has no consolidated table yet").format(name=return_pkg.name))
-    published = "yes" if tk.asbool(data_dict.get("published", True)) else "no"
+    published = "yes" if data_dict["published"] else "no"
     before = table.extras.get("published")
     from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
@@ -382,6 +388,7 @@ def _visible_flags(context: Context, query: Any) -> Any:
 
 
 @tk.side_effect_free
+@validate(schema.qa_flag_list)
 def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """Quality flags, newest first, that the caller may read.
 
@@ -408,21 +415,25 @@ def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> list[dict[str, A
     return sorted(rows, key=lambda f: (f["period"] or "", order.get(f["severity"], 3), f["council_name"] or ""), reverse=False)
 
 
-def _flag(ident: str | None) -> QAFlag:
-    row = model.Session.get(QAFlag, ident or "")
+def _flag(context: Context, ident: str | None) -> QAFlag:
+    """The flag, if the caller may read it: one they may not read answers
+    as one that does not exist."""
+    query = model.Session.query(QAFlag).filter(QAFlag.id == (ident or ""))
+    row = _visible_flags(context, query).first() if not context.get("ignore_auth") else query.first()
     if row is None:
         raise tk.ObjectNotFound(tk._("No quality flag {id}").format(id=ident))
     return row
 
 
+@validate(schema.qa_flag_explain)
 def lgdp_qa_flag_explain(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """The council explains a flag about its figures.
 
     :param id: the flag's id
     :param explanation: the explanation
     """
+    row = _flag(context, data_dict.get("id"))
     tk.check_access("lgdp_qa_flag_explain", context, data_dict)
-    row = _flag(data_dict.get("id"))
     text = (data_dict.get("explanation") or "").strip()
     if not text:
         raise tk.ValidationError({"explanation": [tk._("Missing value")]})
@@ -436,14 +447,15 @@ def lgdp_qa_flag_explain(context: Context, data_dict: DataDict) -> dict[str, Any
     return row.dictize()
 
 
+@validate(schema.qa_flag_close)
 def lgdp_qa_flag_close(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """The requesting agency or the coordinating body closes a flag.
 
     :param id: the flag's id
     :param note: why it is closed (required)
     """
+    row = _flag(context, data_dict.get("id"))
     tk.check_access("lgdp_qa_flag_close", context, data_dict)
-    row = _flag(data_dict.get("id"))
     note = (data_dict.get("note") or "").strip()
     if not note:
         raise tk.ValidationError({"note": [tk._("Say why the flag is closed")]})

@@ -14,13 +14,14 @@ from ckan import model
 from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp import access, config, fetch
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.model import StandardVersion, Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.register import RETURN_TYPE, audit
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
-from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, reports, states
+from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, reports, schema, states
 from ckanext.lgdp.submissions.limits import too_large_message
 
 __all__ = [
@@ -37,9 +38,11 @@ __all__ = [
 ]
 
 COLLECTING = ("active", "under_review")
-# Context key: the channel of an upload ("browser", "api", "pull"), set by our
-# own callers of resource_create; and whether they start validation themselves.
+# Context key: the channel of an upload ("browser", "api", "url", "pull"), set
+# by the platform's own callers (the web form, the pull connectors; never a
+# parameter); and whether they start validation themselves.
 CHANNEL_KEY = "lgdp_upload_channel"
+CHANNELS = ("browser", "api", "url", "pull")
 DEFER_KEY = "lgdp_defer_validation"
 
 
@@ -77,10 +80,29 @@ def data_return(ident: str | None) -> dict[str, Any]:
 def council(ident: str | None) -> model.Group:
     group = model.Group.get(ident) if ident else None
     if group is None or not group.is_organization or group.state != "active":
+        named = _council_by_gss(ident)
+        if named is not None:
+            raise tk.ObjectNotFound(tk._("No council {ident}: name the council by its name ({name}), not its GSS code").format(
+                ident=ident, name=named.name))
         raise tk.ObjectNotFound(tk._("No council {ident}").format(ident=ident))
     if access.org_type(group.id) != access.COUNCIL:
         raise _error("council", tk._("{name} is not a council").format(name=group.name))
     return group
+
+
+def _council_by_gss(code: str | None) -> model.Group | None:
+    if not code:
+        return None
+    extra = (model.Session.query(model.GroupExtra)
+             .filter(model.GroupExtra.key == "gss_code", model.GroupExtra.value == code.strip().upper(),
+                     model.GroupExtra.state == "active").first())
+    group = model.Group.get(extra.group_id) if extra is not None else None
+    return group if group is not None and group.state == "active" else None
+
+
+def _not_collecting(return_dict: dict[str, Any]) -> tk.ValidationError:
+    return _error("data_return", tk._("{name} is not collecting data (it is {status})").format(
+        name=return_dict["name"], status=return_dict.get("lifecycle_status")))
 
 
 def submission_name(return_name: str, council_name: str, period: str) -> str:
@@ -223,6 +245,7 @@ def _existing(return_dict: dict[str, Any], group: model.Group, period: cal.Perio
     return pkg if pkg is not None and pkg.state == "active" else None
 
 
+@validate(schema.submission_create)
 def lgdp_submission_create(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Start a council's submission of a return for one reporting period.
 
@@ -234,8 +257,7 @@ def lgdp_submission_create(context: Context, data_dict: DataDict) -> dict[str, A
     tk.check_access("lgdp_submission_create", context, data_dict)
     return_dict = data_return(data_dict.get("data_return"))
     if return_dict.get("lifecycle_status") not in COLLECTING:
-        raise _error("data_return", tk._("{name} is not collecting data (it is {status})").format(
-            name=return_dict["name"], status=return_dict.get("lifecycle_status")))
+        raise _not_collecting(return_dict)
     group = council(data_dict.get("council"))
     period = _period(return_dict, data_dict.get("period"))
     if _existing(return_dict, group, period) is not None:
@@ -246,6 +268,7 @@ def lgdp_submission_create(context: Context, data_dict: DataDict) -> dict[str, A
     return _show(pkg["id"])
 
 
+@validate(schema.submission_expect)
 def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Create the expected submissions of the collection calendar: one per
     council for every period of every collecting return due in [since, until].
@@ -257,11 +280,8 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
         submissions past their due date are reindexed, so "overdue" is right)
     """
     tk.check_access("lgdp_submission_expect", context, data_dict)
-    try:
-        until = datetime.date.fromisoformat(data_dict.get("until") or _today().isoformat())
-        since = datetime.date.fromisoformat(data_dict.get("since") or (until - datetime.timedelta(days=365)).isoformat())
-    except ValueError:
-        raise _error("since", tk._("Dates are written YYYY-MM-DD"))
+    until = data_dict.get("until") or _today()
+    since = data_dict.get("since") or until - datetime.timedelta(days=365)
     if data_dict.get("data_return"):
         returns = [data_return(data_dict["data_return"])]
     else:
@@ -319,17 +339,27 @@ def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") ->
         tk.check_access("lgdp_submission_upload", context, {"id": pkg.id})
         _check_url(url)
         return pkg
+    missing = [key for key in ("data_return", "council", "period") if not data_dict.get(key)]
+    if missing:
+        raise tk.ValidationError({key: [tk._(
+            "Missing value: name the submission by its id, or by its data_return, council and period")]
+            for key in missing})
     return_dict = data_return(data_dict.get("data_return"))
     group = council(data_dict.get("council"))
     tk.check_access("lgdp_submission_upload", context, {"council": group.id})
     _check_url(url)
-    period = _period(return_dict, data_dict.get("period"))
+    try:
+        period = _period(return_dict, data_dict.get("period"))
+    except tk.ValidationError:
+        # a return that collects nothing has no periods to write
+        if return_dict.get("lifecycle_status") not in COLLECTING:
+            raise _not_collecting(return_dict) from None
+        raise
     pkg = _existing(return_dict, group, period)
     if pkg is not None:
         return pkg
     if return_dict.get("lifecycle_status") not in COLLECTING:
-        raise _error("data_return", tk._("{name} is not collecting data (it is {status})").format(
-            name=return_dict["name"], status=return_dict.get("lifecycle_status")))
+        raise _not_collecting(return_dict)
     created = create_submission(context, return_dict, group, period)
     model.repo.commit()
     return submission(created["id"])
@@ -348,6 +378,7 @@ def _upload_summary(row: Upload) -> str:
     return tk._("Upload {version} is waiting for validation").format(version=row.version)
 
 
+@validate(schema.submission_upload)
 def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Upload a file (CSV or XLSX) or attach a URL to a council's submission.
 
@@ -364,12 +395,17 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
     :param description: a note about this file (optional)
     :param wait: true to wait for the validation result (up to
         ``ckanext.lgdp.upload_wait_seconds``) and get the report in the answer;
-        an invalid file then answers 409 with its errors (and is kept)
+        an invalid file then answers 409 with its errors (and is kept);
+        true or false (default false)
     :returns: ``{"submission": ..., "upload": ..., "errors": [...]}``
+
+    The upload's channel (``api``, ``url``; ``browser`` from the web form,
+    ``pull`` from a pull connector) is set by the platform, never by a
+    parameter.
     """
     upload = data_dict.get("upload")
     url = (data_dict.get("url") or "").strip()
-    has_file = upload is not None and hasattr(upload, "filename") and getattr(upload, "filename", "")
+    has_file = upload is not None
     if not has_file and not url:
         raise _error("upload", tk._("Send a file (upload) or a URL (url)"))
     if has_file:
@@ -390,8 +426,9 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         resource_dict["url"] = upload.filename
     else:
         resource_dict["url"] = url
+    channel = context.get(CHANNEL_KEY)
     inner = _platform(context, **{
-        CHANNEL_KEY: data_dict.get("channel") or ("api" if has_file else "url"),
+        CHANNEL_KEY: channel if channel in CHANNELS else ("api" if has_file else "url"),
         DEFER_KEY: True,
     })
     resource = tk.get_action("resource_create")(inner, resource_dict)
@@ -409,7 +446,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
             "kept": tk._("The file is kept as upload {version} of the submission and flagged").format(version=row.version),
             "errors": upload_errors(row, reports.report_of(row.id), limit=200),
         })
-    if tk.asbool(data_dict.get("wait")):
+    if data_dict.get("wait"):
         row = _wait(row.id, float(config.upload_wait_seconds()))
         if row.status in ("invalid", "rejected", "error", "interrupted"):
             raise tk.ValidationError({
@@ -531,6 +568,7 @@ def resource_update(up_func: Action, context: Context, data_dict: DataDict) -> A
 # ---------------------------------------------------------------- queries and states
 
 
+@validate(schema.submission_explain)
 def lgdp_submission_explain(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Explain a query raised by validation (e.g. a value far from the
     council's previous periods) so the submission can be signed off.
@@ -540,8 +578,8 @@ def lgdp_submission_explain(context: Context, data_dict: DataDict) -> dict[str, 
     :param explanation: the council's explanation
     :returns: the upload
     """
-    tk.check_access("lgdp_submission_explain", context, data_dict)
     pkg = submission(data_dict.get("id"))
+    tk.check_access("lgdp_submission_explain", context, {**data_dict, "id": pkg.id})
     explanation = (data_dict.get("explanation") or "").strip()
     if not explanation:
         raise _error("explanation", tk._("Missing value"))
@@ -578,6 +616,7 @@ def _check_ready(pkg: model.Package) -> Upload:
     return row
 
 
+@validate(schema.submission_transition)
 def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Move a submission on.
 
@@ -593,9 +632,7 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     """
     tk.check_access("lgdp_submission_transition", context, data_dict)
     pkg = submission(data_dict.get("id"))
-    transition = states.TRANSITIONS.get(data_dict.get("action") or "")
-    if transition is None:
-        raise _error("action", tk._("Unknown action; one of: {actions}").format(actions=", ".join(states.TRANSITIONS)))
+    transition = states.TRANSITIONS[data_dict["action"]]
     current = pkg.extras.get("submission_status") or states.INITIAL
     if current not in transition.sources:
         allowed = ", ".join(states.actions_from(current)) or tk._("none")
@@ -611,10 +648,7 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     if data_dict.get("effective_date"):
         if not access.context_actor(context).sysadmin:
             raise _error("effective_date", tk._("Only a sysadmin records steps with an earlier date"))
-        try:
-            today = datetime.date.fromisoformat(str(data_dict["effective_date"])).isoformat()
-        except ValueError:
-            raise _error("effective_date", tk._("Dates are written YYYY-MM-DD"))
+        today = data_dict["effective_date"].isoformat()
         now = f"{today}T12:00:00"
         reason = (reason + " " if reason else "") + tk._("(recorded with effective date {date})").format(date=today)
     patch: dict[str, Any] = {"id": pkg.id, "submission_status": transition.target}
@@ -662,6 +696,7 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
 
 
 @tk.side_effect_free
+@validate(schema.upload_list)
 def lgdp_upload_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
     """Every upload of a submission, newest first, with its validation status.
 
@@ -675,11 +710,12 @@ def lgdp_upload_list(context: Context, data_dict: DataDict) -> list[dict[str, An
 
 
 @tk.side_effect_free
+@validate(schema.upload_show)
 def lgdp_upload_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """One upload with its validation report, row by row.
 
     :param id: the upload's (resource) id
-    :param limit: the most errors to list (default 1000)
+    :param limit: the most errors to list (default 1000, at most 100000)
     :returns: the upload, with ``errors`` ([{row, field, field_title, column,
         cell, type, title, message, summary, advice}]: ``message`` is
         Frictionless's, ``summary`` the same in plain words with what to do,
@@ -687,22 +723,19 @@ def lgdp_upload_show(context: Context, data_dict: DataDict) -> dict[str, Any]:
         here cells over ``messages.CELL_CHARS`` characters are shortened with
         "…", ``resource_validation_show`` and the file keep them whole)
     """
-    tk.check_access("lgdp_upload_show", context, data_dict)
-    row = model.Session.get(Upload, data_dict.get("id") or "")
+    row = model.Session.get(Upload, data_dict["id"])
     if row is None:
-        raise tk.ObjectNotFound(tk._("No upload {id}").format(id=data_dict.get("id")))
+        raise tk.ObjectNotFound(tk._("No upload {id}").format(id=data_dict["id"]))
+    tk.check_access("lgdp_upload_show", context, data_dict)
     jobs.sweep([row])
     report = reports.report_of(row.id)
-    try:
-        limit = max(0, min(int(data_dict.get("limit", 1000)), 100000))
-    except (TypeError, ValueError):
-        raise _error("limit", tk._("Must be a whole number"))
-    return {**row.dictize(), "errors": upload_errors(row, report, limit=limit), "report": reports.shortened(report)}
+    return {**row.dictize(), "errors": upload_errors(row, report, limit=data_dict["limit"]), "report": reports.shortened(report)}
 
 
+@validate(schema.validation_sweep)
 def lgdp_validation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Find uploads whose validation stopped (the worker died): retry them,
-    or after the last attempt mark them "interrupted".
+    or after the last attempt mark them "interrupted". It takes no parameters.
 
     :returns: ``{"retried": n, "interrupted": m}``
     """

@@ -11,6 +11,7 @@ from flask import Blueprint
 import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp import pages
+from ckanext.lgdp.submissions.actions import CHANNEL_KEY
 
 submissions = Blueprint("lgdp_submissions", __name__)
 
@@ -19,9 +20,9 @@ def _back(id: str) -> Any:
     return tk.redirect_to("submission.read", id=id)
 
 
-def _act(id: str, action: str, data: dict[str, Any], success: str) -> Any:
+def _act(id: str, action: str, data: dict[str, Any], success: str, **context: Any) -> Any:
     try:
-        tk.get_action(action)(pages.context(), {"id": id, **data})
+        tk.get_action(action)({**pages.context(), **context}, {"id": id, **data})
     except tk.ObjectNotFound:
         return tk.abort(404, tk._("Submission not found"))
     except tk.NotAuthorized as e:
@@ -39,9 +40,9 @@ def upload(id: str) -> Any:
         "upload": file if file is not None and file.filename else None,
         "url": tk.request.form.get("url", ""),
         "description": tk.request.form.get("description", ""),
-        "channel": "browser",
     }
-    return _act(id, "lgdp_submission_upload", data, tk._("File received: it is being validated. Refresh this page for the result."))
+    return _act(id, "lgdp_submission_upload", data, tk._("File received: it is being validated. Refresh this page for the result."),
+                **{CHANNEL_KEY: "browser"})
 
 
 def transition(id: str) -> Any:
