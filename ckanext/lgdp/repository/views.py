@@ -29,18 +29,19 @@ def council_qa(id: str) -> Any:
                                                   "periods": []})
 
 
-def _act(action: str, data: dict[str, Any], done: str) -> Any:
+def _act(action: str, data: dict[str, Any], done: str, missing: str = "", back: str = "") -> Any:
+    """Run a form's action, flash its outcome and go back (404/403 as pages)."""
     try:
         tk.get_action(action)(pages.context(), data)
     except tk.ObjectNotFound:
-        return tk.abort(404, tk._("Flag not found"))
+        return tk.abort(404, missing or tk._("Flag not found"))
     except tk.NotAuthorized as e:
         return tk.abort(403, str(e) or tk._("Not authorised"))
     except tk.ValidationError as e:
         tk.h.flash_error(" ".join("; ".join(v) for v in e.error_dict.values() if isinstance(v, list)))
     else:
         tk.h.flash_success(done)
-    return tk.redirect_to(tk.request.form.get("came_from") or "/")
+    return tk.redirect_to(back or tk.request.form.get("came_from") or "/")
 
 
 def explain(flag_id: str) -> Any:
@@ -53,17 +54,8 @@ def close(flag_id: str) -> Any:
 
 
 def retry_consolidation(id: str) -> Any:
-    try:
-        tk.get_action("lgdp_consolidation_retry")(pages.context(), {"id": id})
-    except tk.ObjectNotFound:
-        return tk.abort(404, tk._("Submission not found"))
-    except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
-    except tk.ValidationError as e:
-        tk.h.flash_error(" ".join("; ".join(v) for v in e.error_dict.values() if isinstance(v, list)))
-    else:
-        tk.h.flash_success(tk._("The accepted file is in the central table."))
-    return tk.redirect_to(tk.url_for("submission.read", id=id))
+    return _act("lgdp_consolidation_retry", {"id": id}, tk._("The accepted file is in the central table."),
+                missing=tk._("Submission not found"), back=tk.url_for("submission.read", id=id))
 
 
 repository.add_url_rule("/qa/return/<id>", view_func=return_qa)

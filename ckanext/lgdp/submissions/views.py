@@ -68,16 +68,23 @@ def explain(id: str) -> Any:
     )
 
 
-def report(id: str, upload_id: str) -> Any:
+def _upload(id: str, upload_id: str, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The submission and one of its uploads as the user may read them;
+    aborts with 404 (or 403) otherwise."""
     try:
         pkg = tk.get_action("package_show")(pages.context(), {"id": id})
-        found = tk.get_action("lgdp_upload_show")(pages.context(), {"id": upload_id, "limit": 5000})
+        found = tk.get_action("lgdp_upload_show")(pages.context(), {"id": upload_id, "limit": limit})
     except tk.ObjectNotFound:
-        return tk.abort(404, tk._("Upload not found"))
+        tk.abort(404, tk._("Upload not found"))
     except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
+        tk.abort(403, str(e) or tk._("Not authorised"))
     if found["submission_id"] != pkg["id"]:
-        return tk.abort(404, tk._("Upload not found"))
+        tk.abort(404, tk._("Upload not found"))
+    return pkg, found
+
+
+def report(id: str, upload_id: str) -> Any:
+    pkg, found = _upload(id, upload_id, 5000)
     resource = next((r for r in pkg.get("resources", []) if r["id"] == upload_id), None)
     return tk.render("lgdp/submissions/report.html", {"pkg": pkg, "upload": found, "resource": resource})
 
@@ -89,15 +96,7 @@ def validated(id: str, upload_id: str) -> Any:
 
     from ckanext.lgdp.submissions import normalised
 
-    try:
-        pkg = tk.get_action("package_show")(pages.context(), {"id": id})
-        found = tk.get_action("lgdp_upload_show")(pages.context(), {"id": upload_id, "limit": 0})
-    except tk.ObjectNotFound:
-        return tk.abort(404, tk._("Upload not found"))
-    except tk.NotAuthorized as e:
-        return tk.abort(403, str(e) or tk._("Not authorised"))
-    if found["submission_id"] != pkg["id"]:
-        return tk.abort(404, tk._("Upload not found"))
+    _pkg, found = _upload(id, upload_id, 0)
     if not found.get("normalised") or not normalised.exists(found["id"]):
         return tk.abort(404, tk._("This upload has no validated file: it could not be read as a table"))
     stem = (found.get("filename") or "upload").rsplit(".", 1)[0]
