@@ -25,7 +25,8 @@ def accepted(app, live_worker):
     people = world["people"]
     old = push(app, people["a_editor"], csv_bytes(ctas_rows(period="2022-23")), period="2022-23", wait="true")["result"]
     for who, step in (("a_admin", "sign_off"), ("a_editor", "submit"), ("x_editor", "accept")):
-        transition(app, people[who], old["submission"]["name"], step)
+        done = transition(app, people[who], old["submission"]["name"], step, status=None)
+        assert done["success"], (step, done, old["upload"])
     draft = push(app, people["a_editor"], csv_bytes(ctas_rows()), filename="good.csv", wait="true")["result"]
     return world, old["submission"]["name"], draft["submission"]["name"]
 

@@ -64,7 +64,7 @@ PASSING = [e for e in MANIFEST if e["stage"] in ("validation", "valid")]
 
 def test_corpus_is_complete():
     listed = {e["file"] for e in MANIFEST if e["file"]}
-    on_disk = {p.name for p in CORPUS.iterdir()} - {"MANIFEST.json", "README.md", "make_corpus.py",
+    on_disk = {p.name for p in CORPUS.iterdir()} - {"MANIFEST.json", "README.md", "make_corpus.py", "hostile.py",
                                                    "__pycache__"}
     assert listed == on_disk
     readme = (CORPUS / "README.md").read_text(encoding="utf-8")

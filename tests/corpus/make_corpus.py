@@ -404,6 +404,11 @@ def main() -> int:
         "`.venv/bin/python tests/corpus/make_corpus.py`; `MANIFEST.json` says what each "
         "should produce and `tests/test_intake.py` checks it.",
         "",
+        "`hostile.py` generates, at test time, a further 113 mean cases over three "
+        "standards (blanks in one-row returns, header variants, numeric extremes, wide "
+        "and long files, period edges); `tests/test_hostile_corpus.py` pushes them "
+        "through the upload API.",
+        "",
     ]
     for m in MANIFEST:
         what = m["code"] or "passes"
