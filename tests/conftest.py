@@ -44,10 +44,14 @@ def migrate(plugin: str) -> None:
 
 
 @pytest.fixture
-def clean_db(reset_db):
+def clean_db(reset_db, reset_queues):
     """CKAN's clean_db, followed by the plugins' migrations: the first reset
-    of a session drops every table, the plugins' included."""
+    of a session drops every table, the plugins' included. The job queues
+    are emptied with it (CKAN's reset_queues): a job left by an earlier test
+    names rows that no longer exist, and a worker would spend its first
+    seconds waiting for them."""
     reset_db()
+    reset_queues()
     for plugin in MIGRATED_PLUGINS:
         migrate(plugin)
 
