@@ -40,7 +40,6 @@ files was handed over to frictionless (so the fast path gave each answer).
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections import Counter
@@ -62,6 +61,7 @@ import pytest
 from frictionless import Schema
 
 from ckanext.lgdp.submissions import fastcsv
+from tests.test_fastcsv import _without_timing
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDARDS = ROOT / "schemas" / "standards"
@@ -674,14 +674,6 @@ def generate() -> Iterator[Case]:
 
 
 # Comparison
-
-
-def _without_timing(report: dict) -> dict:
-    report = copy.deepcopy(report)
-    report["stats"].pop("seconds", None)
-    for task in report.get("tasks", []):
-        task["stats"].pop("seconds", None)
-    return report
 
 
 def _first_difference(ours: dict, theirs: dict) -> str:

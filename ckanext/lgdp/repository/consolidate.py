@@ -410,7 +410,6 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
     """An accepted submission's rows, enriched, with where they go; None if it
     has nothing to consolidate."""
     from ckanext.lgdp.submissions import jobs as submission_jobs
-    from ckanext.lgdp.submissions import normalised
     from ckanext.lgdp.submissions.actions import standard_for
 
     pkg = model.Package.get(submission_id)
@@ -423,7 +422,7 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
         return None
     schema = standard_for(pkg, upload.standard_version)
     # the file that was validated, and only that one
-    made_now = not (upload.normal_sha256 and normalised.exists(upload.id))
+    made_now = not submission_jobs.has_normalised(upload)
     rows = read_rows(submission_jobs.normalised_path(upload), schema)
     if made_now:
         model.Session.commit()  # the facts of the normalised file of an older upload, made just now

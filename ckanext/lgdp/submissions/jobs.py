@@ -384,11 +384,16 @@ def intake_now(row: Upload) -> None:
         _reject(row, e)
 
 
+def has_normalised(row: Upload) -> bool:
+    """Whether the upload's normalised file is made (facts and file)."""
+    return bool(row.normal_sha256) and normalised.exists(row.id)
+
+
 def normalised_path(row: Upload) -> str:
     """The upload's normalised file, made from the original if it has none
     (an upload from before the file existed). Raises ``IntakeError`` if the
     original is not a readable table."""
-    if row.normal_sha256 and normalised.exists(row.id):
+    if has_normalised(row):
         return normalised.path_of(row.id)
     pkg = model.Package.get(row.submission_id)
     resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
