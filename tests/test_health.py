@@ -167,3 +167,23 @@ def test_a_worker_that_loses_redis_waits_and_takes_the_next_job(tmp_path, proces
     assert beat["live"] and beat["last_job"] == after.id, beat
     log = Processes.log_of(proc)
     assert "lost Redis" in log and "a new worker takes over in process %d" % proc.pid in log
+
+
+def test_the_home_page_shows_the_platform_health_to_the_coordinating_body_only(app):
+    from tests.conftest import make_world
+
+    people = make_world()["people"]
+    for who in ("anonymous", "a_editor", "x_editor"):
+        page = app.get("/", headers=people[who]["headers"]).get_data(as_text=True)
+        assert "Platform health" not in page and "platform-health" not in page, who
+    for who in ("reviewer", "sysadmin"):
+        page = app.get("/", headers=people[who]["headers"]).get_data(as_text=True)
+        assert "Platform health" in page, who
+        # no worker runs: said in words, with the reason and each queue
+        assert "<strong>not ok</strong>: jobs are not being taken" in page
+        assert "no worker listens on queue lgdp:validation, default" in page
+        assert "no scheduler has run" in page
+        assert "lgdp:validation: 0 waiting" in page and "default: 0 waiting" in page
+    gaelic = app.get("/gd/", headers=people["reviewer"]["headers"]).get_data(as_text=True)
+    assert "Slàinte an àrd-ùrlair" in gaelic and "chan eil e ceart gu leòr" in gaelic
+    assert "Platform health" not in gaelic and "Pròiseasan obrach" in gaelic
