@@ -209,3 +209,12 @@ def test_a_run_that_fails_is_recorded_and_queued_again(monkeypatch):
     scheduler.tick("boom")
     assert scheduler.last_runs()["boom"]["tick"] == "queued again: the worker running the last run is gone"
     assert ckan_jobs.get_queue("default").job_ids == [scheduler.job_id("boom")]
+
+    # a run "queued" but in no queue (taken by a worker that died before it
+    # started it) is lost too
+    job = Job.fetch(scheduler.job_id("boom"), connection=connect_to_redis())
+    ckan_jobs.get_queue("default").remove(job)
+    assert job.get_status() == "queued"
+    scheduler.tick("boom")
+    assert scheduler.last_runs()["boom"]["tick"] == "queued again: the last run was queued but is in no queue"
+    assert ckan_jobs.get_queue("default").job_ids == [scheduler.job_id("boom")]

@@ -76,7 +76,6 @@ __all__ = [
 ]
 
 QUEUE = "default"
-WAITING = ("queued", "deferred", "scheduled")
 # The last tick is kept this long, so that "last tick 3 hours ago" can be said.
 TICK_KEPT_SECONDS = 7 * 24 * 3600
 RUN_KEPT_SECONDS = 30 * 24 * 3600
@@ -295,14 +294,15 @@ def enqueue(name: str) -> str:
     if job is not None:
         status = job.get_status(refresh=False)
         queue_key = ckan_jobs.get_queue(QUEUE).key
-        if status in WAITING:
+        if status in ("deferred", "scheduled"):
+            return "still waiting"
+        if status == "queued":
             if redis.lpos(queue_key, ident) is not None:
                 return "still waiting"
             time.sleep(0.5)  # a worker may be taking it this moment
-            if job.get_status(refresh=True) in WAITING and redis.lpos(queue_key, ident) is None:
-                again = "the last run was queued but is in no queue"
-            else:
+            if job.get_status(refresh=True) != "queued" or redis.lpos(queue_key, ident) is not None:
                 return "still running"
+            again = "the last run was queued but is in no queue"
         elif status == "started":
             if _job_is_live(ident):
                 return "still running"
@@ -488,7 +488,9 @@ def describe(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
         runs = last_runs()
     except ops_worker.REDIS_ERRORS:
         pass
-    fresh = bool(tick_record) and time.time() - tick_record["time"] <= ops_worker.STALE_AFTER * tick_record["interval"]
+    scheduled_next: dict[str, str] = {}
+    if tick_record and time.time() - tick_record["time"] <= ops_worker.STALE_AFTER * tick_record["interval"]:
+        scheduled_next = tick_record.get("next") or {}
     out = []
     for name, job in JOBS.items():
         expr = lgdp_config.schedule_cron(name)
@@ -500,8 +502,8 @@ def describe(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
             except CronError as e:
                 entry["error"] = str(e)
             else:
-                if fresh and name in (tick_record or {}).get("next", {}):
-                    entry["next"] = tick_record["next"][name]
+                if scheduled_next.get(name):
+                    entry["next"] = scheduled_next[name]
                 else:
                     start = now or datetime.datetime.now(trigger.timezone)
                     entry["next"] = _iso(trigger.get_next_fire_time(None, start))
