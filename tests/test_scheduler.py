@@ -149,6 +149,10 @@ def test_the_scheduler_runs_a_pull_and_a_reminder_on_its_own(app, tmp_path, proc
     status = helpers.call_action("lgdp_status_show", {"user": people["sysadmin"]["name"], "ignore_auth": False})
     assert status["ok"] is True, status
     assert status["services"]["scheduler"]["pid"] == sched.pid
+    said = ckan(ini, "lgdp", "status")
+    assert said.returncode == 0, said.stdout + said.stderr
+    assert "ok   scheduler last tick" in said.stdout and f"pid {worker.pid}" in said.stdout
+    assert "ok: jobs are being taken" in said.stdout
 
 
 def test_a_second_scheduler_waits_and_takes_over_when_the_first_dies(tmp_path, processes):
