@@ -17,13 +17,47 @@ def lgdp() -> None:
 
 @lgdp.command()
 def status() -> None:
-    """Check the services the platform needs; exit 1 when one is down."""
+    """Check the services the platform needs, the workers, the scheduler and
+    the queues; exit 1 when one is not ok (jobs are not being taken)."""
     result = tk.get_action("lgdp_status_show")({"ignore_auth": True, "user": _site_user()}, {})
     for name, service in result["services"].items():
-        mark = click.style("up  ", fg="green") if service["ok"] else click.style("DOWN", fg="red")
-        click.echo(f"{mark} {name:<9} {service.get('error', '')}")
+        mark = click.style("ok  ", fg="green") if service["ok"] else click.style("DOWN", fg="red")
+        click.echo(f"{mark} {name:<9} {_status_detail(name, service)}")
+        for line in _status_lines(name, service):
+            click.echo(f"            {line}")
+    click.echo("ok: jobs are being taken" if result["ok"] else click.style("NOT OK", fg="red"))
     if not result["ok"]:
         sys.exit(1)
+
+
+def _age(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.0f} s"
+
+
+def _status_detail(name: str, service: dict[str, Any]) -> str:
+    if service.get("error"):
+        return service["error"]
+    if name == "worker":
+        return f"{service['live']} live"
+    if name == "scheduler":
+        if service.get("last_tick") is None:
+            return "no job is scheduled (cron)"
+        return f"last tick {_age(service['age'])} ago ({service.get('host')} pid {service.get('pid')})"
+    return ""
+
+
+def _status_lines(name: str, service: dict[str, Any]) -> list[str]:
+    if name == "worker":
+        return [f"{'live' if w['live'] else 'not live'}: {w['host']} pid {w['pid']} {w['state']}"
+                + (f" {w['job_title'] or w['job']} for {_age(w['job_age'])}" if w.get("job") else "")
+                + f", heartbeat {_age(w['heartbeat_age'])} ago"
+                + ("" if w["process"] == "alive" else ", process gone")
+                for w in service.get("workers", [])]
+    if name == "queues":
+        return [f"{q:<16} {info['depth']} waiting, oldest {_age(info['oldest_age'])}, "
+                f"last taken {_age(info['last_taken_age'])} ago" + ("" if info["ok"] else "  STUCK")
+                for q, info in service.get("queues", {}).items()]
+    return []
 
 
 @lgdp.command()
@@ -105,7 +139,79 @@ def worker(burst: bool, max_jobs: int | None, queues: tuple[str, ...]) -> None:
     default), each in this process: no fork and no reload of CKAN per job."""
     from ckanext.lgdp.ops import worker as ops_worker
 
-    ops_worker.work(queues, burst=burst, max_jobs=max_jobs)
+    try:
+        ops_worker.work(queues, burst=burst, max_jobs=max_jobs)
+    except ops_worker.RedisLost as e:
+        tk.error_shout(f"the job queue (Redis) went away: {e}")
+        sys.exit(1)
+
+
+@lgdp.command()
+def scheduler() -> None:
+    """Run the platform's scheduler (long running): each job of
+    ckanext.lgdp.schedule.* is queued for the worker when its cron string
+    says; one scheduler leads, a second one waits."""
+    import signal
+    import threading
+
+    from ckanext.lgdp.ops import scheduler as ops_scheduler
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        ops_scheduler.serve(stop)
+    except ops_scheduler.CronError as e:
+        tk.error_shout(f"a schedule cannot be read: {e}")
+        sys.exit(1)
+
+
+@lgdp.command()
+@click.option("--list", "show", is_flag=True, required=True, help="List the jobs and when they run.")
+def schedule(show: bool) -> None:
+    """What the scheduler runs when: each job, its cron string, whether it is
+    enabled, its next run and its last run's outcome."""
+    import datetime
+
+    from ckanext.lgdp.ops import scheduler as ops_scheduler
+
+    def when(epoch: str | None) -> str:
+        if not epoch:
+            return "never"
+        return datetime.datetime.fromtimestamp(float(epoch)).astimezone().isoformat(timespec="seconds")
+
+    try:
+        tick = ops_scheduler.last_tick()
+    except Exception as e:  # noqa: BLE001 - Redis away: the schedule is still shown
+        tick, away = None, str(e) or e.__class__.__name__
+        click.echo(f"scheduler: unknown, the job queue (Redis) does not answer ({away})")
+    else:
+        if tick:
+            click.echo(f"scheduler: last tick {when(tick['time'])} by {tick['host']} pid {tick['pid']}")
+        else:
+            click.echo("scheduler: no scheduler has run (ckan lgdp scheduler)")
+    bad = False
+    for job in ops_scheduler.describe():
+        last = job["last"]
+        click.echo("")
+        click.echo(f"{job['name']}: {job['what']} (as {job['command']})")
+        click.echo(f"  cron:     {job['cron'] or '(empty)'}")
+        click.echo(f"  enabled:  {'yes' if job['enabled'] else 'no'}")
+        if job["error"]:
+            bad = True
+            click.echo(f"  next run: {click.style('cannot be read: ' + job['error'], fg='red')}")
+        else:
+            click.echo(f"  next run: {job['next'] or '-'}")
+        outcome = last.get("outcome") or ""
+        detail = last.get("summary") if outcome == "ok" else last.get("error")
+        finished = last.get("finished_at")
+        click.echo(f"  last run: {when(last.get('started_at'))}"
+                   + (f", finished {when(finished)}" if finished else "")
+                   + (f": {outcome}" if outcome else "") + (f" ({detail})" if detail else ""))
+        if last.get("tick"):
+            click.echo(f"  last tick: {when(last.get('tick_at'))}: {last['tick']}")
+    if bad:
+        sys.exit(1)
 
 
 @lgdp.command()

@@ -79,3 +79,35 @@ def fetch_connect_timeout_seconds() -> float:
 
 def fetch_max_redirects() -> int:
     return int(tk.config["ckanext.lgdp.fetch.max_redirects"])
+
+
+# ---------------------------------------------------------------- scheduler and health (ops/)
+
+
+def schedule_cron(job: str) -> str:
+    """The cron string of a scheduled job ('' when it is disabled)."""
+    return (tk.config.get(f"ckanext.lgdp.schedule.{job}") or "").strip()
+
+
+def schedule_timezone() -> str:
+    return tk.config["ckanext.lgdp.schedule.timezone"]
+
+
+def schedule_job_timeout() -> int:
+    return int(tk.config["ckanext.lgdp.schedule.job_timeout"])
+
+
+def scheduler_heartbeat_seconds() -> int:
+    return max(1, int(tk.config["ckanext.lgdp.scheduler.heartbeat_seconds"]))
+
+
+def worker_heartbeat_seconds() -> int:
+    return max(1, int(tk.config["ckanext.lgdp.worker.heartbeat_seconds"]))
+
+
+def worker_reconnect_max_seconds() -> int:
+    return max(1, int(tk.config["ckanext.lgdp.worker.reconnect_max_seconds"]))
+
+
+def queue_stuck_seconds() -> int:
+    return int(tk.config["ckanext.lgdp.health.queue_stuck_seconds"])

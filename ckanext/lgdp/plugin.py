@@ -26,6 +26,7 @@ from ckanext.lgdp.dashboards import views as dashboard_views
 from ckanext.lgdp.ops import actions as ops_actions
 from ckanext.lgdp.ops import auth as ops_auth
 from ckanext.lgdp.ops import health
+from ckanext.lgdp.ops import helpers as ops_helpers
 from ckanext.lgdp.register import actions as register_actions
 from ckanext.lgdp.register import auth as register_auth
 from ckanext.lgdp.register import calendar as register_calendar
@@ -102,7 +103,7 @@ def collect_validators() -> dict[str, Any]:
 
 
 def collect_helpers() -> dict[str, Any]:
-    return _public(register_helpers, submission_helpers, dashboard_helpers)
+    return _public(register_helpers, submission_helpers, dashboard_helpers, ops_helpers)
 
 
 def collect_blueprints() -> list[Any]:

@@ -1,5 +1,11 @@
 """Service health: what the platform needs (PostgreSQL, Solr, Redis, the RQ
-worker), how to tell whether it is there, and what a request gets when it is not.
+worker, the scheduler), how to tell whether it is there, and what a request
+gets when it is not.
+
+"ok" means jobs are actually being taken: a live worker (by its own
+heartbeat, ops/worker.py) on each of the platform's queues, no queue whose
+oldest job has waited past ckanext.lgdp.health.queue_stuck_seconds while no
+worker took one, and a scheduler whose last tick is fresh (ops/scheduler.py).
 
 A write needs the search index (every dataset change is indexed in the same
 request) and Redis (uploads queue their validation). When either is down, a
@@ -9,6 +15,7 @@ missing service get a 503 with the same kind of message instead of a 500.
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from typing import Any, Callable
@@ -24,6 +31,7 @@ from ckan.lib import redis as ckan_redis
 from ckan.lib.search.common import SearchError, SolrConnectionError
 
 from ckanext.lgdp import config as lgdp_config
+from ckanext.lgdp.ops import worker as ops_worker
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +85,10 @@ def check_jobs() -> str | None:
     return None
 
 
-def check_worker() -> str | None:
-    """At least one RQ worker listens on the default queue, where
-    ckanext-validation sends its jobs."""
-    from rq import Worker
-
-    from ckan.lib import jobs
-
-    try:
-        queue = jobs.get_queue()
-        workers = Worker.all(queue=queue)
-    except Exception as e:  # noqa: BLE001
-        return str(e) or e.__class__.__name__
-    if not workers:
-        return "no worker listens on queue %s" % queue.name
-    return None
-
-
 CHECKS: dict[str, Callable[[], str | None]] = {
     "database": check_database,
     "search": check_search,
     "jobs": check_jobs,
-    "worker": check_worker,
 }
 
 
@@ -116,13 +106,125 @@ def check(name: str, use_cache: bool = True) -> str | None:
 
 
 def status() -> dict[str, Any]:
-    """Every service with `ok` and, when not ok, its `error`."""
+    """Every service with ``ok`` and, when not ok, its ``error``; the worker,
+    the scheduler and the queues with their details (see each function)."""
     out: dict[str, Any] = {}
     for name in CHECKS:
         problem = check(name, use_cache=False)
         out[name] = {"ok": problem is None}
         if problem:
             out[name]["error"] = problem
+    if not out["jobs"]["ok"]:
+        without = tk._("cannot be known while the job queue (Redis) does not answer")
+        for name in ("worker", "scheduler", "queues"):
+            out[name] = {"ok": False, "error": without}
+        return out
+    try:
+        workers = ops_worker.heartbeats()
+        out["worker"] = worker_status(workers)
+        out["scheduler"] = scheduler_status()
+        out["queues"] = queues_status([w for w in workers if w["live"]])
+    except ops_worker.REDIS_ERRORS as e:  # Redis went away between the checks
+        for name in ("worker", "scheduler", "queues"):
+            out.setdefault(name, {"ok": False, "error": str(e) or e.__class__.__name__})
+    return out
+
+
+def _since(epoch: float | None) -> float | None:
+    return None if epoch is None else round(max(time.time() - float(epoch), 0.0), 1)
+
+
+def worker_status(workers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Live workers by their own heartbeat (ops/worker.py), not by RQ's
+    registration, which outlives a killed worker by up to the job timeout +
+    60 s. Ok when each of the platform's queues has a live worker.
+
+    ``{"ok", "live": n, "workers": [{host, pid, state, queues, job, job_title,
+    job_queue, job_age, jobs, last_job, heartbeat_age, live, process}]}``
+    """
+    live = [w for w in workers if w["live"]]
+    missing = [q for q in ops_worker.QUEUES if not any(q in w.get("queues", ()) for w in live)]
+    out: dict[str, Any] = {
+        "ok": not missing,
+        "live": len(live),
+        "workers": [
+            {"host": w.get("host"), "pid": w.get("pid"), "state": w.get("state"), "queues": w.get("queues", []),
+             "job": w.get("job"), "job_title": w.get("job_title"), "job_queue": w.get("job_queue"),
+             "job_age": _since(w.get("job_started")), "jobs": w.get("jobs", 0), "last_job": w.get("last_job"),
+             "heartbeat_age": w["age"], "live": w["live"], "process": w["process"]}
+            for w in workers
+        ],
+    }
+    if missing:
+        out["error"] = tk._("no worker listens on queue {queue} (no live worker heartbeat)").format(
+            queue=", ".join(missing))
+    return out
+
+
+def scheduler_status() -> dict[str, Any]:
+    """The leading scheduler's last tick and its age; ok while it is younger
+    than 3 of its heartbeat intervals (or when no job is scheduled at all:
+    the operator runs the commands from cron).
+
+    ``{"ok", "scheduled": n, "last_tick": ISO, "age": s, "host", "pid", "interval"}``
+    """
+    from ckanext.lgdp.ops import scheduler
+
+    scheduled = sum(1 for name in scheduler.JOBS if lgdp_config.schedule_cron(name))
+    tick = scheduler.last_tick()
+    out: dict[str, Any] = {"ok": True, "scheduled": scheduled, "last_tick": None, "age": None}
+    if tick:
+        out.update(last_tick=datetime.datetime.fromtimestamp(tick["time"], datetime.timezone.utc).isoformat(
+            timespec="seconds"), age=_since(tick["time"]), host=tick.get("host"), pid=tick.get("pid"),
+            interval=tick.get("interval"))
+    if not scheduled:
+        return out
+    if not tick:
+        out.update(ok=False, error=tk._("no scheduler has run (ckan lgdp scheduler)"))
+    elif out["age"] > ops_worker.STALE_AFTER * float(tick.get("interval") or 1):
+        out.update(ok=False, error=tk._("the scheduler's last tick was {age} s ago").format(age=int(out["age"])))
+    return out
+
+
+def queues_status(live: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each platform queue's depth and its oldest job's age. Not ok when the
+    oldest job has waited longer than ckanext.lgdp.health.queue_stuck_seconds
+    and no live worker took a job from that queue in as long.
+
+    ``{"ok", "queues": {name: {"ok", "depth", "oldest_age", "last_taken_age"}}}``
+    """
+    from ckan.lib import jobs as ckan_jobs
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    threshold = lgdp_config.queue_stuck_seconds()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    queues: dict[str, Any] = {}
+    stuck = []
+    for name in ops_worker.QUEUES:
+        queue = ckan_jobs.get_queue(name)
+        depth = queue.count
+        oldest_age = None
+        for ident in queue.get_job_ids(0, 9) if depth else []:
+            try:
+                enqueued = Job.fetch(ident, connection=queue.connection).enqueued_at
+            except NoSuchJobError:
+                continue
+            if enqueued is not None:
+                enqueued = enqueued.replace(tzinfo=None)
+                oldest_age = round(max((now - enqueued).total_seconds(), 0.0), 1)
+                break
+        taken = [float(w.get("taken", {}).get(name)) for w in live if w.get("taken", {}).get(name)]
+        last_taken_age = _since(max(taken)) if taken else None
+        ok = not (oldest_age is not None and oldest_age > threshold
+                  and (last_taken_age is None or last_taken_age > threshold))
+        queues[name] = {"ok": ok, "depth": depth, "oldest_age": oldest_age, "last_taken_age": last_taken_age}
+        if not ok:
+            stuck.append(tk._("the oldest job of queue {queue} has waited {age} s and no worker took a job "
+                              "from it meanwhile").format(queue=name, age=int(oldest_age or 0)))
+    out: dict[str, Any] = {"ok": not stuck, "queues": queues}
+    if stuck:
+        out["error"] = "; ".join(stuck)
     return out
 
 
