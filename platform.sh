@@ -2,18 +2,20 @@
 # The Local Government Data Platform on this machine, with its services.
 #
 #   ./platform.sh run      install what is missing, start PostgreSQL, Redis,
-#                          Solr, the RQ worker and CKAN, load the demo, and
-#                          serve http://127.0.0.1:5000
+#                          Solr, then the web (gunicorn), the RQ worker(s)
+#                          and the scheduler under supervisord, load the
+#                          demo, and serve http://127.0.0.1:5000
 #   ./platform.sh test     the same services with separate test databases and
 #                          Solr core, then the whole test suite (pytest args
 #                          may follow, e.g. ./platform.sh test -k access)
 #   ./platform.sh stop     stop everything this script started
-#   ./platform.sh status   what is running
+#   ./platform.sh status   what is running, then `ckan lgdp status`
 #   ./platform.sh service stop|start postgres|redis|solr
 #                          one service alone (troubleshooting, outage tests)
 #
-# Everything it writes at run time is under .state/ (LGDP_STATE); downloaded
-# Solr jars are cached in ~/.cache/lgdp (LGDP_CACHE).
+# Everything it writes at run time is under .state/ (LGDP_STATE), its logs
+# under .state/logs; downloaded Solr jars are cached in ~/.cache/lgdp
+# (LGDP_CACHE).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +27,8 @@ source "$here/scripts/services.sh"
 source "$here/scripts/solr.sh"
 # shellcheck source=scripts/ckan.sh
 source "$here/scripts/ckan.sh"
+# shellcheck source=scripts/supervisor.sh
+source "$here/scripts/supervisor.sh"
 
 # install_all [test]: everything the platform (with "test": and its test
 # suite) needs.
@@ -52,8 +56,7 @@ cmd_run() {
     ckan_config_run
     ckan_migrate "$RUN_INI" "$RUN_DS_DB"
     ckan_sysadmin "$RUN_INI"
-    worker_start "$RUN_INI"
-    web_start "$RUN_INI"
+    procs_start "$RUN_INI"
     say "loading the demo data"
     ckan_cli -c "$RUN_INI" lgdp demo 2>>"$LGDP_LOGS/ckan-cli.log" \
         || { tail -20 "$LGDP_LOGS/ckan-cli.log"; die "loading the demo failed (log: $LGDP_LOGS/ckan-cli.log)"; }
@@ -63,7 +66,8 @@ cmd_run() {
   Log in as:   admin
   Password:    $(cat "$LGDP_STATE/admin-password")
   API:         http://127.0.0.1:$LGDP_CKAN_PORT/api/3/action/lgdp_status_show
-  Logs:        $LGDP_LOGS/
+  Logs:        $LGDP_LOGS/ (web.log, worker-0.log, scheduler.log, supervisord.log)
+  Status:      ./platform.sh status
   Stop with:   ./platform.sh stop
 
 MSG
@@ -87,21 +91,29 @@ cmd_test() {
 
 cmd_stop() {
     state_dirs
-    web_stop
-    worker_stop
+    procs_stop
     solr_stop
     redis_stop
     pg_stop
 }
 
 cmd_status() {
+    ckan_run_env
     state_dirs
-    local ok=0
+    local ok=0 rc=0
     pg_ready && say "PostgreSQL  up   127.0.0.1:$LGDP_PG_PORT" || { say "PostgreSQL  down"; ok=1; }
     redis_ping && say "Redis       up   127.0.0.1:$LGDP_REDIS_PORT" || { say "Redis       down"; ok=1; }
     solr_status && say "Solr        up   http://127.0.0.1:$LGDP_SOLR_PORT/solr" || { say "Solr        down"; ok=1; }
-    pid_alive "$LGDP_RUN/worker.pid" && say "RQ worker   up   pid $(cat "$LGDP_RUN/worker.pid")" || { say "RQ worker   down"; ok=1; }
     ckan_api_ready && say "CKAN        up   http://127.0.0.1:$LGDP_CKAN_PORT" || { say "CKAN        down"; ok=1; }
+    procs_status || ok=1
+    # the platform's own report: workers, scheduler, queues (its exit code is ours)
+    if [ -f "$RUN_INI" ] && [ -x "$LGDP_VENV/bin/ckan" ]; then
+        ckan_cli -c "$RUN_INI" lgdp status || rc=$?
+    else
+        say "no $RUN_INI yet (./platform.sh run writes it)"
+        ok=1
+    fi
+    [ "$rc" -eq 0 ] || return "$rc"
     return $ok
 }
 
@@ -127,7 +139,7 @@ case "${1:-}" in
     install) install_all ;;
     service) shift; cmd_service "$@" ;;
     *)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

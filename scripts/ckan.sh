@@ -1,4 +1,4 @@
-# CKAN itself: configuration, databases, the RQ worker and the web server.
+# CKAN itself: configuration and databases (its processes: scripts/supervisor.sh).
 # Sourced by platform.sh, never run.
 
 ckan_cli() { "$LGDP_VENV/bin/ckan" "$@"; }
@@ -79,49 +79,6 @@ ckan_migrate() {
 ckan_api_ready() {
     curl -fs -m 5 "http://127.0.0.1:$LGDP_CKAN_PORT/api/3/action/status_show" >/dev/null
 }
-
-worker_start() {
-    local ini=$1 pidf=$LGDP_RUN/worker.pid
-    if pid_alive "$pidf"; then return 0; fi
-    say "starting the worker"
-    # jobs run in the worker's own process (no fork and no reload of CKAN
-    # per job); validation is served before consolidation and QA
-    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" lgdp worker lgdp:validation default \
-        >>"$LGDP_LOGS/worker.log" 2>&1 </dev/null &
-    echo $! >"$pidf"
-    sleep 1
-    pid_alive "$pidf" || { tail -20 "$LGDP_LOGS/worker.log"; die "the worker did not start (log: $LGDP_LOGS/worker.log)"; }
-    # uploads a previous worker left half-validated are retried (or marked interrupted)
-    "$LGDP_VENV/bin/ckan" -c "$ini" lgdp sweep >>"$LGDP_LOGS/worker.log" 2>&1 || true
-}
-
-worker_stop() { stop_pidfile "RQ worker" "$LGDP_RUN/worker.pid"; }
-
-web_start() {
-    local ini=$1 pidf=$LGDP_RUN/ckan.pid
-    if pid_alive "$pidf" && ckan_api_ready; then return 0; fi
-    stop_pidfile CKAN "$pidf"
-    if port_busy "$LGDP_CKAN_PORT"; then
-        die "port $LGDP_CKAN_PORT is already in use by another program ($(port_owner "$LGDP_CKAN_PORT")). Stop it, or choose another port: LGDP_CKAN_PORT=5001 $0 run"
-    fi
-    say "starting CKAN on http://127.0.0.1:$LGDP_CKAN_PORT"
-    # a thread per request: uploads wait on PostgreSQL, Solr and the disk
-    # much of the time, so concurrent clients overlap instead of queueing.
-    # No reloader: it polls every source file (a third of a core here) and a
-    # reload in the middle of a run drops the requests in flight.
-    nohup setsid "$LGDP_VENV/bin/ckan" -c "$ini" run --threaded --disable-reloader -H 127.0.0.1 -p "$LGDP_CKAN_PORT" \
-        >>"$LGDP_LOGS/ckan.log" 2>&1 </dev/null &
-    echo $! >"$pidf"
-    if ! wait_for "CKAN" 90 ckan_api_ready; then
-        tail -30 "$LGDP_LOGS/ckan.log"
-        die "CKAN did not answer on port $LGDP_CKAN_PORT (log: $LGDP_LOGS/ckan.log)"
-    fi
-    # One authorised call before any other: CKAN gathers its auth functions
-    # on first use, and a concurrent request meanwhile may not find ours.
-    curl -fs -m 30 "http://127.0.0.1:$LGDP_CKAN_PORT/api/3/action/site_read" >/dev/null || true
-}
-
-web_stop() { stop_pidfile CKAN "$LGDP_RUN/ckan.pid"; }
 
 # The sysadmin of a local platform; the password is made once and kept in the
 # state folder so that every run prints the same login.

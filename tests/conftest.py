@@ -343,35 +343,78 @@ def receiver():
     server.shutdown()
 
 
-@pytest.fixture
-def live_server():
-    """A real CKAN web server (`ckan run` with test.ini) on a free loopback
-    port, for the README's examples and the browser tests; yields its base
-    URL (http://127.0.0.1:PORT)."""
-    import signal
-    import socket
-    import time
+WEB_COMMAND = ("gunicorn", "-c", "python:ckanext.lgdp.ops.gunicorn_conf")
 
-    import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    ckan = Path(sys.executable).with_name("ckan")
-    # its own address as the site URL, so that redirects (after logging in) stay on it
-    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "--disable-reloader", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "CKAN_SITE_URL": url})
-    deadline = time.monotonic() + 90
-    while True:
+class WebServer:
+    """The platform's production web server (gunicorn with the settings of
+    ckanext/lgdp/ops/gunicorn_conf.py, as `./platform.sh run` serves it)
+    with test.ini on a free loopback port, in a process group of its own."""
+
+    def __init__(self, log_dir: Path, workers: int = 1) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"web-{self.port}.log"
+        self.workers = workers
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120) -> str:
+        import time
+
+        import requests
+
+        gunicorn = Path(sys.executable).with_name(WEB_COMMAND[0])
+        env = {
+            **os.environ,
+            "CKAN_INI": str(ROOT / "test.ini"),
+            # its own address as the site URL, so that redirects (after logging in) stay on it
+            "CKAN_SITE_URL": self.url,
+            "LGDP_WEB_WORKERS": str(self.workers),
+        }
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(gunicorn), *WEB_COMMAND[1:], "--bind", f"127.0.0.1:{self.port}"],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, env=env,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/api/3/action/status_show", timeout=2).ok:
+                    return self.url
+            except requests.RequestException:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.log_tail()
+            time.sleep(0.5)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        # gunicorn's quick shutdown (INT): no grace for requests in flight
+        os.killpg(self.proc.pid, signal.SIGINT)
         try:
-            if requests.get(url + "/api/3/action/status_show", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:] if proc.poll() is not None else "no answer"
-        time.sleep(0.5)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path_factory):
+    """A real CKAN web server (the platform's gunicorn, one process, with
+    test.ini) on a free loopback port, for the README's examples and the
+    browser tests; yields its base URL (http://127.0.0.1:PORT)."""
+    server = WebServer(tmp_path_factory.mktemp("web"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -29,7 +29,13 @@ ENTRYPOINT_SCRIPT = DOCKER / "docker-entrypoint.d" / "01_lgdp.sh"
 PG_INIT_DIR = DOCKER / "postgresql" / "docker-entrypoint-initdb.d"
 SOLR_INIT_DIR = DOCKER / "solr" / "docker-entrypoint-initdb.d"
 
-SERVICES = ("ckan", "worker", "db", "solr", "redis")
+SERVICES = ("ckan", "worker", "scheduler", "db", "solr", "redis")
+# The containers of the CKAN image: the web, the worker and the scheduler.
+CKAN_IMAGE_SERVICES = ("ckan", "worker", "scheduler")
+# Services with a healthcheck. The scheduler has none of its own: its last
+# tick is reported by `ckan lgdp status`, and a scheduler process that dies
+# stops its container, which the restart policy starts again.
+HEALTHCHECKED = ("ckan", "worker", "db", "solr", "redis")
 
 # The ckan/ckan-base images list ckanext-envvars last in CKAN__PLUGINS
 # ("image_view text_view datatables_view datastore envvars"): IConfigurer
@@ -312,7 +318,7 @@ def test_every_compose_variable_is_in_env_example(compose, env_example):
 
 
 def test_ckan_and_worker_read_the_env_file(services):
-    for name in ("ckan", "worker"):
+    for name in CKAN_IMAGE_SERVICES:
         env_files = services[name].get("env_file")
         env_files = [env_files] if isinstance(env_files, str) else env_files or []
         paths = [e["path"] if isinstance(e, dict) else e for e in env_files]
@@ -352,13 +358,13 @@ def test_images_are_built_from_the_files_here(services):
 
 
 def test_healthchecks_and_start_order(services):
-    for name in SERVICES:
+    for name in HEALTHCHECKED:
         check = services[name].get("healthcheck") or {}
         assert check.get("test"), f"{name} has no healthcheck"
         assert not check.get("disable"), f"{name}: healthcheck disabled"
     ckan_health = " ".join(command_args(services["ckan"]["healthcheck"]["test"]))
     assert "localhost:5000/" in ckan_health
-    order = {"ckan": ("db", "solr", "redis"), "worker": ("ckan", "redis")}
+    order = {"ckan": ("db", "solr", "redis"), "worker": ("ckan", "redis"), "scheduler": ("ckan", "db", "redis")}
     for name, needs in order.items():
         depends = services[name].get("depends_on") or {}
         assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
@@ -392,11 +398,60 @@ def test_worker_is_the_ckan_image_on_the_local_queues(services, runtime_env):
             assert queue in queues, f"no worker listens on the queue {queue!r}"
 
 
+def test_every_service_is_restarted_when_it_dies(services):
+    for name, service in services.items():
+        assert service.get("restart") in ("unless-stopped", "always"), (
+            f"{name}: restart is {service.get('restart')!r}; a container whose process dies "
+            "must be started again"
+        )
+
+
+def test_scheduler_is_the_ckan_image_running_the_scheduler(services):
+    ckan, scheduler = services["ckan"], services["scheduler"]
+    assert scheduler.get("image") == ckan.get("image") and scheduler.get("build") == ckan.get("build")
+    assert command_args(scheduler["command"]) == ["ckan", "lgdp", "scheduler"]
+    # the local platform's supervisord runs the same command (scripts/supervisor.sh)
+    local = (ROOT / "scripts" / "supervisor.sh").read_text(encoding="utf-8")
+    assert re.search(r"^command=\S*/ckan -c \S+ lgdp scheduler$", local, re.MULTILINE)
+    assert "scheduler" not in (services["worker"].get("depends_on") or {}), "the worker needs no scheduler"
+
+
+def _seconds(duration: str) -> int:
+    """A compose duration such as 2m or 1m30s, in seconds."""
+    parts = re.findall(r"(\d+)(h|m|s)", str(duration))
+    assert parts and "".join(n + u for n, u in parts) == str(duration), duration
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def test_a_stopped_worker_has_the_same_grace_as_locally(services):
+    grace = _seconds(services["worker"]["stop_grace_period"])
+    local = (ROOT / "scripts" / "supervisor.sh").read_text(encoding="utf-8")
+    m = re.search(r"whole_number LGDP_WORKER_GRACE (\d+) ", local)
+    assert m, "scripts/supervisor.sh sets no default LGDP_WORKER_GRACE"
+    assert int(m.group(1)) == grace, "the local worker and the worker container finish their job in different times"
+
+
+def test_the_web_serves_without_the_debugger(services, instructions, image_env, env_example, compose):
+    # the base image's uWSGI serves CKAN: no command or entry point of ours
+    assert "command" not in services["ckan"] and "entrypoint" not in services["ckan"]
+    assert not [w for w, _ in instructions if w in ("CMD", "ENTRYPOINT")]
+    # debug = false written into ckan.ini, and no variable turns it on
+    runs = " ".join(args for word, args in instructions if word == "RUN")
+    assert re.search(r"ckan config-tool \S+ -s DEFAULT \"debug = false\"", runs), runs
+    for env in (image_env, env_example):
+        for name in ("CKAN___DEBUG", "CKAN__DEBUG", "DEBUG"):
+            assert name not in env, f"{name} is set"
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        names = environment if isinstance(environment, dict) else [e.partition("=")[0] for e in environment]
+        assert not {"CKAN___DEBUG", "CKAN__DEBUG"} & set(names), name
+
+
 def test_storage_volume_is_shared_by_ckan_and_worker(compose, services, env_example):
     storage = env_example["CKAN_STORAGE_PATH"]
     declared = set(compose.get("volumes") or {})
     sources = {}
-    for name in ("ckan", "worker"):
+    for name in CKAN_IMAGE_SERVICES:
         mounts = {}
         for volume in services[name].get("volumes", []):
             source, _, rest = volume.partition(":")
@@ -404,7 +459,7 @@ def test_storage_volume_is_shared_by_ckan_and_worker(compose, services, env_exam
         assert storage in mounts, f"{name} does not mount CKAN_STORAGE_PATH ({storage})"
         sources[name] = mounts[storage]
         assert sources[name] in declared, f"{name}: {sources[name]} is no named volume"
-    assert sources["ckan"] == sources["worker"]
+    assert sources["ckan"] == sources["worker"] == sources["scheduler"]
     for name, target in (("db", "/var/lib/postgresql/data"), ("solr", "/var/solr")):
         mounts = {}
         for volume in services[name].get("volumes", []):
@@ -501,7 +556,7 @@ def test_data_services_sit_on_an_internal_network_with_only_ckan_and_worker(comp
     for network in internal:
         on_it = {name for name, nets in members.items() if network in nets}
         assert on_it <= set(SERVICES), f"{sorted(on_it - set(SERVICES))} reach the data services ({network})"
-    for name in ("ckan", "worker"):
+    for name in CKAN_IMAGE_SERVICES:
         assert members[name] & internal, f"{name} cannot reach the data services"
         # the worker fetches councils' files and sends webhooks; the web
         # checks the addresses it is given and sends mail

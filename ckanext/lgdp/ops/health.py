@@ -270,9 +270,14 @@ def _unavailable(service: str) -> Response:
         try:
             page = tk.render("lgdp/service_unavailable.html", {"message": message, "service": service})
         except Exception:  # noqa: BLE001 - the page itself may need the lost service
+            # (the signed-in user, say, is read from the database)
+            title = tk._("Service unavailable")
+            site = tk.config.get("ckan.site_title") or ""
             page = (
-                "<!doctype html><title>Service unavailable</title>"
-                f"<h1>Service unavailable</h1><p>{escape(message)}</p>"
+                f"<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+                f"<title>{escape(title)} - {escape(site)}</title></head>"
+                f"<body><h1>{escape(title)}</h1><p>{escape(message)}</p>"
+                f"<p>{escape(site)}</p></body></html>"
             )
         resp = Response(page, mimetype="text/html")
     resp.status_code = 503
@@ -320,6 +325,16 @@ def register(app: Flask) -> None:
         log.warning("search unavailable during %s: %s", request.path, error)
         return _unavailable("search")
 
+    def on_database_error(error: Exception) -> Response:
+        # Raised anywhere in a request, CKAN's own error page among them: that
+        # page reads the signed-in user from the database, fails again, and
+        # the error would leave the application as a bare 500.
+        problem = check("database", use_cache=False)
+        if problem is None:
+            raise error  # not an outage: CKAN's 500 page
+        log.warning("database unavailable during %s: %s", request.path, problem)
+        return _unavailable("database")
+
     def on_jobs_down(error: Exception) -> Response:
         log.warning("job queue unavailable during %s: %s", request.path, error)
         return _unavailable("jobs")
@@ -329,3 +344,4 @@ def register(app: Flask) -> None:
     app.register_error_handler(SolrConnectionError, on_search_down)
     app.register_error_handler(SearchError, on_search_down)
     app.register_error_handler(redis.exceptions.ConnectionError, on_jobs_down)
+    app.register_error_handler(sa.exc.DBAPIError, on_database_error)
