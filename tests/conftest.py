@@ -344,10 +344,11 @@ def receiver():
 
 
 @pytest.fixture
-def live_server():
+def live_server(request):
     """A real CKAN web server (`ckan run` with test.ini) on a free loopback
     port, for the README's examples and the browser tests; yields its base
-    URL (http://127.0.0.1:PORT)."""
+    URL (http://127.0.0.1:PORT). A test marked ``threaded_server`` gets one
+    that serves requests concurrently (``--threaded``)."""
     import signal
     import socket
     import time
@@ -360,7 +361,9 @@ def live_server():
     url = f"http://127.0.0.1:{port}"
     ckan = Path(sys.executable).with_name("ckan")
     # its own address as the site URL, so that redirects (after logging in) stay on it
-    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "--disable-reloader", "-H", "127.0.0.1", "-p", str(port)],
+    threaded = ["--threaded"] if request.node.get_closest_marker("threaded_server") else []
+    proc = subprocess.Popen([str(ckan), "-c", str(ROOT / "test.ini"), "run", "--disable-reloader", *threaded,
+                             "-H", "127.0.0.1", "-p", str(port)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
                             env={**os.environ, "CKAN_SITE_URL": url})
     deadline = time.monotonic() + 90
