@@ -76,7 +76,14 @@ def may_see(who: access.Actor, event: Event) -> bool:
 
 
 def on_event(event_type: str, **kwargs: Any) -> None:
-    """Signal receiver: store the event and queue its deliveries."""
+    """Signal receiver: store the event and queue its deliveries.
+
+    The event and its pending deliveries are committed with whatever the
+    announcer has not committed yet (a submission's step announces before
+    its commit, so the two are one transaction); the jobs are queued after
+    the commit. With Redis down they are not queued: the deliveries stay
+    pending, due now, and `run_due` (``ckan lgdp deliver``, the schedule)
+    attempts them, so the announcer's request is not failed for it."""
     event = Event(type=event_type, return_id=kwargs["return_id"], subject_kind=kwargs["subject_kind"],
                   subject_id=kwargs["subject_id"], council_gss=kwargs.get("council_gss"),
                   data=kwargs.get("data") or {}, created=_now())
@@ -97,8 +104,15 @@ def on_event(event_type: str, **kwargs: Any) -> None:
         model.Session.add(delivery)
         queued.append(delivery)
     model.Session.commit()
+    from redis.exceptions import RedisError
+
     for delivery in queued:
-        tk.enqueue_job(deliver_job, [delivery.id], title=f"lgdp deliver {event_type}", queue="default")
+        try:
+            tk.enqueue_job(deliver_job, [delivery.id], title=f"lgdp deliver {event_type}", queue="default")
+        except RedisError as e:
+            log.warning("deliveries of event %s stay pending for the next run of deliveries: "
+                        "the job queue is unavailable (%s)", event.id, e)
+            break
 
 
 def payload(event: Event) -> dict[str, Any]:

@@ -7,11 +7,33 @@ heartbeat, ops/worker.py) on each of the platform's queues, no queue whose
 oldest job has waited past ckanext.lgdp.health.queue_stuck_seconds while no
 worker took one, and a scheduler whose last tick is fresh (ops/scheduler.py).
 
-A write needs the search index (every dataset change is indexed in the same
-request) and Redis (uploads queue their validation). When either is down, a
-write is refused with HTTP 503 and a message naming the service *before*
-anything is written, so nothing is left half-written; reads that need the
-missing service get a 503 with the same kind of message instead of a 500.
+The rule of writes: **an answer that is an error has written nothing; a
+write that is stored is answered as a success.**
+
+- Before a write, `guard_writes` refuses it with HTTP 503 and a message
+  naming the service when the search index (Solr) or the job queue (Redis)
+  is down. Its positive checks are remembered for
+  ``ckanext.lgdp.service_check_ttl`` seconds, so an outage can begin after
+  the check: what follows holds without it.
+- The search index is part of the write's transaction: CKAN indexes a
+  changed dataset in the session's ``before_commit``, so a Solr failure
+  aborts the commit and nothing is stored (the answer, a 500 from CKAN, is
+  made a 503 by `outages_are_503`). Each write commits once (an upload's
+  resource, row, submission state, audit row and idempotency key together:
+  submissions.actions.resource_create).
+- The job queue is never part of it (an outbox): the work for the worker is
+  stored as pending in the same transaction (an upload ``pending``, an
+  acceptance's ``consolidation_status`` ``pending``, a delivery ``pending``)
+  and queued after the commit. If Redis fails then, the request still
+  answers success, and the sweeps queue the work when Redis is back
+  (jobs.sweep for validations, the consolidation sweep, `ckan lgdp deliver`).
+- `outages_are_503` turns an error answered while a service is down into a
+  503 "nothing was changed" only when the request committed nothing. A
+  request that committed and then failed (a path that breaks the rule) gets
+  a 500 saying that part of it may be stored, never a 503.
+
+Reads that need a missing service get a 503 with the same kind of message
+instead of a 500.
 """
 from __future__ import annotations
 
@@ -22,7 +44,7 @@ from typing import Any, Callable
 
 import requests
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from markupsafe import escape
 
 import ckan.plugins.toolkit as tk
@@ -286,7 +308,10 @@ def _unavailable(service: str) -> Response:
 
 
 def guard_writes() -> Response | None:
-    """Flask before_request hook: refuse a write whose services are down."""
+    """Flask before_request hook: refuse a write whose services are down
+    (checked with the remembered positive checks: see the module's rule for
+    an outage that begins after this check)."""
+    g.lgdp_committed = False  # set by _note_commit: this request stored something
     if not _write_needs_services():
         return None
     for service in ("search", "jobs"):
@@ -300,14 +325,64 @@ def guard_writes() -> Response | None:
 def outages_are_503(response: Response) -> Response:
     """Flask after_request hook: an error answered while a service is down
     (CKAN says 500, or 409 "Search Error" from the action API) is an outage
-    the client should retry later: answer 503 and name the service."""
+    the client should retry later: answer 503 and name the service, when
+    the request stored nothing (otherwise `_stored_then_failed`)."""
     if response.status_code == 500 or (
         response.status_code == 409 and _is_api(request.path) and _api_error_type(response) == "Search Error"
     ):
         for service in ("database", "search", "jobs"):
             if check(service, use_cache=False):
-                return _unavailable(service)
+                return _stored_then_failed(service) or _unavailable(service)
     return response
+
+
+def _stored_then_failed(service: str) -> Response | None:
+    """The answer to a request that committed a change and then failed on
+    `service`: a 500 that says so (a 503 would tell the client that nothing
+    changed). None when the request committed nothing."""
+    if not getattr(g, "lgdp_committed", False):
+        return None
+    log.error("%s %s stored a change and then failed: %s down", request.method, request.path, service)
+    message = tk._(
+        "{service} failed after part of this request was saved. Check what was saved "
+        "before trying again; if it persists, tell the platform administrators."
+    ).format(service=SERVICE_LABELS[service][0].upper() + SERVICE_LABELS[service][1:])
+    if _is_api(request.path):
+        resp = jsonify({"help": request.url, "success": False,
+                        "error": {"__type": "Internal Server Error", "message": message}})
+    else:
+        resp = Response(f"<!doctype html><title>Error</title><h1>Error</h1><p>{escape(message)}</p>",
+                        mimetype="text/html")
+    resp.status_code = 500
+    return resp
+
+
+# ---------------------------------------------------------------- what a request stored
+#
+# A request's commits that carried changes (flushed rows) set
+# ``g.lgdp_committed``; CKAN's own commit of a user's last-active time happens
+# before guard_writes resets it.
+
+
+def _note_flush(session: Any, flush_context: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.info["lgdp_changed"] = True
+
+
+def _note_commit(session: Any) -> None:
+    if session.info.pop("lgdp_changed", False) and has_request_context():
+        g.lgdp_committed = True
+
+
+def _note_rollback(session: Any) -> None:
+    session.info.pop("lgdp_changed", None)
+
+
+def _listen_for_commits() -> None:
+    for name, fn in (("after_flush", _note_flush), ("after_commit", _note_commit),
+                     ("after_rollback", _note_rollback)):
+        if not sa.event.contains(model.Session, name, fn):
+            sa.event.listen(model.Session, name, fn)
 
 
 def _api_error_type(response: Response) -> str | None:
@@ -318,12 +393,13 @@ def _api_error_type(response: Response) -> str | None:
 
 
 def register(app: Flask) -> None:
+    _listen_for_commits()
     app.before_request(guard_writes)
     app.after_request(outages_are_503)
 
     def on_search_down(error: Exception) -> Response:
         log.warning("search unavailable during %s: %s", request.path, error)
-        return _unavailable("search")
+        return _stored_then_failed("search") or _unavailable("search")
 
     def on_database_error(error: Exception) -> Response:
         # Raised anywhere in a request, CKAN's own error page among them: that
@@ -337,7 +413,7 @@ def register(app: Flask) -> None:
 
     def on_jobs_down(error: Exception) -> Response:
         log.warning("job queue unavailable during %s: %s", request.path, error)
-        return _unavailable("jobs")
+        return _stored_then_failed("jobs") or _unavailable("jobs")
 
     import redis.exceptions
 

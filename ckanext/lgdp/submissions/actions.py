@@ -5,9 +5,14 @@ new resource (kept for good) with a row in lgdp_upload."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import logging
 import os
 import time
+import uuid
 from typing import Any
+
+import sqlalchemy as sa
 
 import ckan.plugins.toolkit as tk
 from ckan import model
@@ -21,8 +26,10 @@ from ckanext.lgdp.register import RETURN_TYPE, audit
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
-from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, reports, schema, states
+from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, normalised, reports, schema, states, upload_keys
 from ckanext.lgdp.submissions.limits import too_large_message
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "lgdp_submission_create",
@@ -330,15 +337,17 @@ def _check_url(url: str) -> None:
         raise _error("url", refused)
 
 
-def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") -> model.Package:
-    """The submission an upload is written to, started if needed. Who may
-    upload is decided on that object (its council), once it is known and
-    before anything is created or fetched."""
+def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") -> tuple[model.Package | None, Any]:
+    """The submission an upload is written to: ``(pkg, None)``, or
+    ``(None, start)`` when it is yet to be started (``start()`` adds it to
+    the request's transaction, committed with the upload). Who may upload is
+    decided on that object (its council), once it is known and before
+    anything is created or fetched."""
     if data_dict.get("id"):
         pkg = submission(data_dict["id"])
         tk.check_access("lgdp_submission_upload", context, {"id": pkg.id})
         _check_url(url)
-        return pkg
+        return pkg, None
     missing = [key for key in ("data_return", "council", "period") if not data_dict.get(key)]
     if missing:
         raise tk.ValidationError({key: [tk._(
@@ -357,12 +366,41 @@ def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") ->
         raise
     pkg = _existing(return_dict, group, period)
     if pkg is not None:
-        return pkg
+        return pkg, None
     if return_dict.get("lifecycle_status") not in COLLECTING:
         raise _not_collecting(return_dict)
-    created = create_submission(context, return_dict, group, period)
-    model.repo.commit()
-    return submission(created["id"])
+
+    def start() -> model.Package:
+        # two first uploads at once: the second waits here until the first
+        # commits (the lock is the transaction's), then finds its submission
+        name = submission_name(return_dict["name"], group.name, period.label)
+        lock = int.from_bytes(hashlib.sha256(f"lgdp-submission:{name}".encode()).digest()[:8], "big", signed=True)
+        model.Session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+        found = _existing(return_dict, group, period)
+        if found is not None:
+            return found
+        created = create_submission(context, return_dict, group, period)
+        return model.Session.get(model.Package, created["id"])
+
+    return None, start
+
+
+def _discard_stored(resource_id: str) -> None:
+    """Remove the files a refused upload stored (the original and its
+    normalised file): its rows were rolled back, its files go with them."""
+    from ckan.lib.uploader import get_resource_uploader
+
+    uploader = get_resource_uploader({})
+    paths = [normalised.path_of(resource_id)]
+    if getattr(uploader, "storage_path", None) and hasattr(uploader, "get_path"):
+        paths.append(uploader.get_path(resource_id))
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("could not remove %s of refused upload %s: %s", path, resource_id, e)
 
 
 def _upload_summary(row: Upload) -> str:
@@ -397,11 +435,26 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         ``ckanext.lgdp.upload_wait_seconds``) and get the report in the answer;
         an invalid file then answers 409 with its errors (and is kept);
         true or false (default false)
-    :returns: ``{"submission": ..., "upload": ..., "errors": [...]}``
+    :param client_ref: an idempotency key of the client's choosing (a UUID,
+        printable ASCII, at most 255 characters), also accepted as the
+        ``Idempotency-Key`` HTTP header (optional). Sent again by the same
+        user with the same file (or URL) for the same submission, it returns
+        the first upload, answered as the first request was, instead of
+        making a second one; with another file or submission it answers 409
+        naming ``client_ref`` (or ``Idempotency-Key``). Keys are the user's,
+        across every submission, and are kept for good.
+    :returns: ``{"submission": ..., "upload": ..., "message": ..., "errors": [...]}``
 
     The upload's channel (``api``, ``url``; ``browser`` from the web form,
     ``pull`` from a pull connector) is set by the platform, never by a
     parameter.
+
+    An answer that is an error has stored nothing, except the documented
+    409 of a file that is not a readable table (kept as an upload and
+    flagged: the answer carries its ``upload_id``). The upload is stored in
+    one transaction; its validation is queued after the commit, and if the
+    job queue is down then, the upload is answered as stored and pending,
+    and the sweep queues its validation when the queue is back.
     """
     upload = data_dict.get("upload")
     url = (data_dict.get("url") or "").strip()
@@ -413,31 +466,58 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         limit = config.max_upload_bytes()
         if size is not None and size > limit:
             raise _error("upload", too_large_message(size))
-    pkg = _resolve_for_upload(context, data_dict, "" if has_file else url)
-    status = pkg.extras.get("submission_status") or states.INITIAL
+    key = upload_keys.key_of(context, data_dict)
+    pkg, start = _resolve_for_upload(context, data_dict, "" if has_file else url)
+    if key is not None:
+        fingerprint = upload_keys.fingerprint_of(upload if has_file else None, url)
+        if not upload_keys.claim(key, fingerprint):
+            if pkg is None:  # started meanwhile by the request that holds the key
+                pkg, start = _resolve_for_upload(context, data_dict, "" if has_file else url)
+            first = upload_keys.first(key, fingerprint, pkg.id if pkg is not None else None)
+            return _answer(first, bool(data_dict.get("wait")), queued=True)
+    status = (pkg.extras.get("submission_status") or states.INITIAL) if pkg is not None else states.INITIAL
     if status not in states.UPLOADABLE:
+        if key is not None:
+            model.Session.rollback()  # a refused request does not keep the key
         raise _error("upload", tk._(
             "This submission is {status}: a new file can only be uploaded before it is submitted or after it is returned"
         ).format(status=status))
+    resource_id = str(uuid.uuid4())
+    try:
+        if pkg is None:
+            pkg = start()
+        resource_dict: dict[str, Any] = {"id": resource_id, "package_id": pkg.id,
+                                         "description": data_dict.get("description") or ""}
+        if has_file:
+            resource_dict["upload"] = upload
+            resource_dict["url"] = upload.filename
+        else:
+            resource_dict["url"] = url
+        channel = context.get(CHANNEL_KEY)
+        inner = _platform(context, **{
+            CHANNEL_KEY: channel if channel in CHANNELS else ("api" if has_file else "url"),
+            DEFER_KEY: True,
+            "defer_commit": True,
+        })
+        resource = tk.get_action("resource_create")(inner, resource_dict)
+        row = model.Session.get(Upload, resource["id"])
+        if has_file:
+            jobs.intake_now(row)  # a file that is not a readable table is answered now
+        if key is not None:
+            upload_keys.bind(key, pkg.id, row.id)
+        model.repo.commit()
+    except BaseException:
+        model.Session.rollback()
+        _discard_stored(resource_id)
+        raise
+    queued = jobs.enqueue_committed(row) if row.status == "pending" else True
+    return _answer(row, bool(data_dict.get("wait")), queued=queued)
 
-    resource_dict: dict[str, Any] = {"package_id": pkg.id, "description": data_dict.get("description") or ""}
-    if has_file:
-        resource_dict["upload"] = upload
-        resource_dict["url"] = upload.filename
-    else:
-        resource_dict["url"] = url
-    channel = context.get(CHANNEL_KEY)
-    inner = _platform(context, **{
-        CHANNEL_KEY: channel if channel in CHANNELS else ("api" if has_file else "url"),
-        DEFER_KEY: True,
-    })
-    resource = tk.get_action("resource_create")(inner, resource_dict)
-    row = model.Session.get(Upload, resource["id"])
-    if has_file:
-        jobs.intake_now(row)  # a file that is not a readable table is answered now
-    if row.status == "pending":
-        jobs.enqueue(row)
-    model.repo.commit()
+
+def _answer(row: Upload, wait: bool, queued: bool) -> dict[str, Any]:
+    """What an upload answers (the first request and a retry with its key
+    alike): a file refused at intake is a 409 carrying the kept upload; with
+    ``wait``, the validation's result (an invalid file: 409)."""
     if row.status == "rejected":
         raise tk.ValidationError({
             "upload": [row.problem],
@@ -446,7 +526,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
             "kept": tk._("The file is kept as upload {version} of the submission and flagged").format(version=row.version),
             "errors": upload_errors(row, reports.report_of(row.id), limit=200),
         })
-    if data_dict.get("wait"):
+    if wait and queued:
         row = _wait(row.id, float(config.upload_wait_seconds()))
         if row.status in ("invalid", "rejected", "error", "interrupted"):
             raise tk.ValidationError({
@@ -456,7 +536,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
                 "errors": upload_errors(row, reports.report_of(row.id), limit=200),
             })
     return {
-        "submission": _show(pkg.id),
+        "submission": _show(row.submission_id),
         "upload": row.dictize(),
         "message": _upload_summary(row),
         "errors": upload_errors(row, reports.report_of(row.id), limit=200),
@@ -464,13 +544,23 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
 
 
 def _wait(upload_id: str, seconds: float) -> Upload:
+    """The upload once validated, or as it is after ``seconds``, or at once
+    when the job queue cannot be asked (the upload is stored; the sweep
+    queues its validation when the queue is back)."""
+    from redis.exceptions import RedisError
+
     deadline = time.monotonic() + seconds
     while True:
         model.Session.expire_all()
         row = model.Session.get(Upload, upload_id)
         if row.status not in IN_PROGRESS or time.monotonic() >= deadline:
             return row
-        jobs.sweep([row])
+        try:
+            jobs.sweep([row])
+        except RedisError as e:
+            model.Session.rollback()
+            log.warning("not waiting for upload %s: the job queue is unavailable (%s)", upload_id, e)
+            return model.Session.get(Upload, upload_id)
         time.sleep(0.2)
 
 
@@ -488,15 +578,51 @@ def _next_version(submission_id: str) -> int:
 def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> Any:
     """A file added to a submission (through our upload action, CKAN's resource
     form or its API) becomes a new numbered version, makes the submission a
-    draft again and is validated."""
+    draft again and is validated.
+
+    The resource, its lgdp_upload row, the submission's new state and the
+    audit row are one transaction. CKAN's resource_create commits, so it runs
+    inside a SAVEPOINT, where that commit only releases the savepoint (the
+    Session's commit in SQLAlchemy 1.4's non-future mode, which CKAN 2.11
+    uses); the commit below, or the caller's with ``defer_commit``, is the
+    real one. When it fails nothing is kept: the rows are rolled back and the
+    stored file is removed. The validation is queued after the commit
+    (jobs.enqueue_committed: with Redis down, the sweep queues it later)."""
     pkg = model.Package.get(data_dict.get("package_id") or "")
     if pkg is None or pkg.type != SUBMISSION_TYPE:
         return up_func(context, data_dict)
+    # uploads to one submission take turns (its row is locked until the
+    # commit), so two at once get two version numbers and see each other's state
+    model.Session.flush()
+    model.Session.execute(sa.text("SELECT id FROM package WHERE id = :id FOR UPDATE"), {"id": pkg.id})
+    model.Session.expire(pkg)
     status = pkg.extras.get("submission_status") or states.INITIAL
     if status not in states.UPLOADABLE:
         raise _error("upload", tk._(
             "This submission is {status}: a new file can only be uploaded before it is submitted or after it is returned"
         ).format(status=status))
+    if context.get("defer_commit"):
+        resource, row = _add_upload(up_func, context, data_dict, pkg, status)
+        if not context.get(DEFER_KEY):
+            jobs.enqueue(row)
+        return resource
+    resource_id = data_dict.get("id") or str(uuid.uuid4())
+    try:
+        resource, row = _add_upload(up_func, context, {**data_dict, "id": resource_id}, pkg, status)
+        model.repo.commit()
+    except BaseException:
+        model.Session.rollback()
+        _discard_stored(resource_id)
+        raise
+    if not context.get(DEFER_KEY):
+        jobs.enqueue_committed(row)
+    return resource
+
+
+def _add_upload(up_func: Action, context: Context, data_dict: DataDict, pkg: model.Package,
+                status: str) -> tuple[dict[str, Any], Upload]:
+    """CKAN's resource_create and our row, in the current transaction (not
+    committed)."""
     version = _next_version(pkg.id)
     upload = data_dict.get("upload")
     filename = getattr(upload, "filename", None) or os.path.basename(str(data_dict.get("url") or "")) or None
@@ -505,10 +631,18 @@ def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> A
         data_dict["format"] = filename.rsplit(".", 1)[1].upper()
     deferred = context.get("defer_commit")
     context["defer_commit"] = True
+    savepoint = model.Session.begin_nested()  # CKAN's commit in resource_create releases it
+    root = model.Session().get_transaction()
     try:
         resource = up_func(context, data_dict)
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
     finally:
         context["defer_commit"] = deferred
+    if model.Session().get_transaction() is not root:
+        log.error("resource_create committed upload %s for real: it is not one transaction with its row", resource["id"])
     version_now, _schema = current_standard(_show(pkg.extras["data_return"]))
     row = Upload(
         id=resource["id"],
@@ -544,11 +678,7 @@ def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> A
             diff={"upload": {"from": None, "to": version}},
         )
     model.Session.flush()
-    if not context.get(DEFER_KEY):
-        jobs.enqueue(row)
-    if not deferred:
-        model.repo.commit()
-    return resource
+    return resource, row
 
 
 @tk.chained_action
@@ -675,9 +805,9 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
         from_state=current, to_state=transition.target, reason=reason or None,
         diff={"submission_status": {"from": current, "to": transition.target}},
     )
-    model.repo.commit()
-    result = _show(pkg.id)
     if transition.action in ("submit", "accept", "return"):
+        # the event and its deliveries are stored in the same transaction as
+        # the step (the receiver commits it), and queued after the commit
         from ckanext.lgdp.connectors.pubsub import announce
 
         group = model.Group.get(pkg.owner_org)
@@ -686,9 +816,20 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
                  council_gss=group.extras.get("gss_code") if group is not None else None,
                  data={"period": pkg.extras.get("period"), "from": current, "to": transition.target,
                        "reason": reason or None, "by": context.get("user")})
+    model.repo.commit()
+    result = _show(pkg.id)
     if transition.action == "accept":
-        # the central repository consolidates it (ckanext.lgdp.repository.jobs)
-        tk.signals.ckanext.signal("lgdp_submission_accepted").send(pkg.id)
+        # the central repository consolidates it (ckanext.lgdp.repository.jobs).
+        # The acceptance is committed with consolidation_status "pending": with
+        # Redis down, the consolidation sweep queues it later, and the step is
+        # answered as done (it is).
+        from redis.exceptions import RedisError
+
+        try:
+            tk.signals.ckanext.signal("lgdp_submission_accepted").send(pkg.id)
+        except RedisError as e:
+            log.warning("submission %s is accepted but its consolidation could not be queued (%s): "
+                        "the consolidation sweep will queue it", pkg.name, e)
     return result
 
 

@@ -59,6 +59,24 @@ def enqueue(row: Upload) -> None:
     model.Session.commit()
 
 
+def enqueue_committed(row: Upload) -> bool:
+    """Queue the validation of an upload whose row is committed (pending).
+    When the job queue (Redis) is down the upload stays pending with no job,
+    and the sweep queues it once Redis is back: the upload is stored, so the
+    request that made it is answered as a success, not as an error. True when
+    the job was queued."""
+    from redis.exceptions import RedisError
+
+    try:
+        enqueue(row)
+    except RedisError as e:
+        model.Session.rollback()
+        log.warning("upload %s is stored but its validation could not be queued (%s): the sweep will queue it",
+                    row.id, e)
+        return False
+    return True
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

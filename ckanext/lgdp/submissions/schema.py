@@ -43,6 +43,7 @@ def submission_upload(
     lgdp_text: Validator,
     lgdp_boolean: Validator,
     lgdp_upload_file: Validator,
+    lgdp_upload_key: Validator,
 ) -> Schema:
     return {
         "channel": [set_by_platform],
@@ -54,6 +55,7 @@ def submission_upload(
         "url": [ignore_empty, lgdp_text],
         "description": [ignore_empty, lgdp_text],
         "wait": [default(False), lgdp_boolean],
+        "client_ref": [ignore_empty, lgdp_upload_key],
     }
 
 

@@ -1,12 +1,15 @@
 """Validators of the submission schema."""
 from __future__ import annotations
 
+from typing import Any
+
 import ckan.plugins.toolkit as tk
 from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey
 
+from ckanext.lgdp.params import stopping
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
-__all__ = ["lgdp_platform_field"]
+__all__ = ["lgdp_platform_field", "lgdp_upload_key"]
 
 
 def lgdp_platform_field(
@@ -21,3 +24,12 @@ def lgdp_platform_field(
     if data.get(key) in (None, "", tk.missing):
         data[key] = tk.missing
         raise tk.StopOnError
+
+
+@stopping
+def lgdp_upload_key(value: Any) -> str:
+    """An idempotency key (``client_ref``): printable ASCII, at most 255
+    characters (submissions/upload_keys.py)."""
+    from ckanext.lgdp.submissions.upload_keys import checked_key
+
+    return checked_key(value)
