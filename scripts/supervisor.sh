@@ -193,22 +193,35 @@ procs_start() {
     procs_check
 }
 
-# procs_check: every program RUNNING, or a warning with the end of its log.
-# A worker that is not running is an error (nothing would be validated).
+# procs_check: every program RUNNING, or a warning with the end of its log;
+# a worker that gave up (FATAL) is an error: nothing would be validated.
+# Programs still starting (loading CKAN, a worker sweeping) are waited for,
+# up to a minute and a half, unless they have failed once meanwhile.
 procs_check() {
-    local name state i
-    for i in $(seq 1 30); do
-        supervisorctl_ status 2>/dev/null | grep -Eq ' (STARTING|BACKOFF) ' || break
+    local name state i log out starting failing=" "
+    for i in $(seq 1 90); do
+        # (supervisorctl status exits non-zero unless every program is RUNNING)
+        out=$(supervisorctl_ status 2>/dev/null) || true
+        starting=0
+        while read -r name state _; do
+            case $state in
+                BACKOFF | FATAL | EXITED) failing+="$name " ;;
+                # one that failed once already is not waited for again
+                STARTING) [[ "$failing" == *" $name "* ]] || starting=1 ;;
+            esac
+        done <<<"$out"
+        [ "$starting" -eq 1 ] || break
         sleep 1
     done
     while read -r name state _; do
         [ -n "$name" ] || continue
         [ "$state" = RUNNING ] && continue
-        local log=$LGDP_LOGS/${name#*:}.log
+        log=$LGDP_LOGS/${name#*:}.log
         warn "$name is $state (log: $log)"
         [ -f "$log" ] && tail -5 "$log" >&2
-        case $name in worker:*) die "the worker did not start (log: $log)" ;; esac
-    done < <(supervisorctl_ status 2>/dev/null)
+        case $name:$state in worker:*:FATAL) die "the worker did not start (log: $log)" ;; esac
+    done <<<"$out"
+    return 0
 }
 
 # procs_stop: the programs stopped in turn (each within its grace period),
