@@ -63,6 +63,7 @@ class Outcome:
     body: dict[str, Any] | None
     attempts: int
     error: str = ""
+    history: list[int] = field(default_factory=list)  # the status of every attempt, 0 for no answer
 
 
 class Client:
@@ -116,12 +117,12 @@ class Client:
                         self.tally.written_though_refused.append(
                             f"{action} {json.dumps(kw.get('json') or kw.get('data'), default=str)[:160]}: "
                             f"answered {before}, then found done")
-                return Outcome(200, body, attempt, "done by an earlier attempt")
+                return Outcome(200, body, attempt, "done by an earlier attempt", [*before, status])
             before.append(status)
             if status in RETRY_STATUSES and time.monotonic() < deadline:
                 time.sleep(self._pause(attempt, got))
                 continue
-            return Outcome(status, body, attempt, "" if status == 200 else text)
+            return Outcome(status, body, attempt, "" if status == 200 else text, before)
 
     def upload(self, token: str, data_return: str, council: str, period: str, filename: str,
                content: bytes) -> tuple[str, Outcome]:

@@ -124,6 +124,7 @@ class Scenario:
     tally: client_mod.Tally = field(default_factory=client_mod.Tally)
     logical: Counter = field(default_factory=Counter)       # submission -> logical uploads sent
     upload_answers: Counter = field(default_factory=Counter)  # final status of each logical upload
+    upload_history: dict[str, list[list[int]]] = field(default_factory=dict)  # submission -> statuses of each try
     reuploads: list[str] = field(default_factory=list)
     accepted_ok: set[str] = field(default_factory=set)       # submissions the client got accepted
     refused: list[dict[str, Any]] = field(default_factory=list)
@@ -214,6 +215,7 @@ class Run:
         _key, outcome = cl.upload(council.editor.token, sc.ret["name"], council.name, period,
                                   f"{council.name}-{period}.csv", world.csv_bytes(council.gss, period, sc.rows))
         sc.upload_answers[outcome.status] += 1
+        sc.upload_history.setdefault(name, []).append(outcome.history)
         if outcome.status != 200:
             sc.refused.append({"submission": name, "step": "upload", "status": outcome.status,
                                "attempts": outcome.attempts, "error": outcome.error[:200]})
@@ -733,7 +735,8 @@ class Run:
             found = by_sub.get(name, [])
             if len(found) > sc.logical[name]:
                 dup_uploads += len(found) - sc.logical[name]
-                findings.append(f"{name}: {len(found)} uploads for {sc.logical[name]} logical upload(s): "
+                findings.append(f"{name}: {len(found)} uploads for {sc.logical[name]} logical upload(s) "
+                                f"(answers to its attempts: {sc.upload_history.get(name)}): "
                                 + ", ".join(f"v{u['version']} {u['status']}" for u in found))
             elif len(found) < sc.logical[name] and sc.logical[name]:
                 lost_uploads += sc.logical[name] - len(found)
