@@ -3,10 +3,11 @@
 stored as text, with no foreign keys into core tables."""
 from ckanext.lgdp.model.audit import AuditEntry
 from ckanext.lgdp.model.connectors import Connector, ConnectorRun
+from ckanext.lgdp.model.consolidation import Consolidation
 from ckanext.lgdp.model.dashboards import SavedDashboard
 from ckanext.lgdp.model.pubsub import Delivery, Event, Subscription
 from ckanext.lgdp.model.qa import QAFlag
 from ckanext.lgdp.model.standards import StandardVersion
 from ckanext.lgdp.model.uploads import Upload
 
-__all__ = ["AuditEntry", "Connector", "ConnectorRun", "Delivery", "Event", "QAFlag", "SavedDashboard", "StandardVersion", "Subscription", "Upload"]
+__all__ = ["AuditEntry", "Connector", "ConnectorRun", "Consolidation", "Delivery", "Event", "QAFlag", "SavedDashboard", "StandardVersion", "Subscription", "Upload"]
