@@ -51,7 +51,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context
 
-from ckanext.lgdp import access
+from ckanext.lgdp import access, config
 from ckanext.lgdp.model import Consolidation, Upload
 from ckanext.lgdp.model.consolidation import CONSOLIDATION_STATES, IN_PROGRESS, NEEDS_ATTENTION
 from ckanext.lgdp.ops import faults, liveness
@@ -65,8 +65,6 @@ QUEUE = "default"
 MAX_ATTEMPTS = 3
 # A job queued this long ago and not in Redis is lost (else: being queued now).
 GRACE = datetime.timedelta(seconds=30)
-# A job that failed for an outage is queued again this long after it failed.
-RETRY_AFTER = datetime.timedelta(seconds=30)
 # A consolidation run in a process of another host (no pid to look at) and
 # running for longer than this has stopped.
 STALE_AFTER = datetime.timedelta(minutes=30)
@@ -294,7 +292,8 @@ def _stopped(pkg: model.Package, rec: Consolidation, now: datetime.datetime) -> 
             return None
         return "lost"
     if state.transient:
-        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < RETRY_AFTER:
+        retry_after = datetime.timedelta(seconds=config.job_retry_after_seconds())
+        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
             return None
         if rec.status == "running":
             rec.attempts = max(0, (rec.attempts or 0) - 1)

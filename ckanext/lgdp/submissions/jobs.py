@@ -83,8 +83,6 @@ def enqueue(row: Upload) -> None:
 
 # A job queued this long ago and not in Redis is lost (else: being queued now).
 GRACE = datetime.timedelta(seconds=30)
-# A job that failed for an outage is queued again this long after it failed.
-RETRY_AFTER = datetime.timedelta(seconds=30)
 
 
 def _stopped(row: Upload) -> str | None:
@@ -110,7 +108,8 @@ def _stopped(row: Upload) -> str | None:
             return None
         return "lost"
     if state.transient:
-        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < RETRY_AFTER:
+        retry_after = datetime.timedelta(seconds=config.job_retry_after_seconds())
+        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
             return None
         if row.status == "running":
             row.attempts = max(0, (row.attempts or 0) - 1)
