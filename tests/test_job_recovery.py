@@ -575,6 +575,15 @@ def test_the_sweep_puts_back_what_the_table_lacks_or_holds_wrongly(app, world, l
     assert [r[3] for r in _only_table() if r[0] == COUNCIL_A_GSS] == [111000]
     _nothing_stuck()
 
+    # a rebuild puts back a table emptied by hand, and records what it put in
+    whole = _only_table()
+    _datastore(f"DELETE FROM {table}")
+    api(app, "lgdp_consolidate", headers=people["coordinator"]["headers"], data_return="council-tax-collection",
+        qa=False)
+    assert _only_table() == whole
+    assert _record(a).status == "consolidated" and _record(b).status == "consolidated"
+    assert _sweep(app, people) == NOTHING
+
 
 def _columns(resource_id):
     from ckanext.datastore.backend.postgres import get_read_engine

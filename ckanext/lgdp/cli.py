@@ -133,7 +133,9 @@ def consolidate(return_name: str | None, no_qa: bool) -> None:
                 yield item
                 bar.update(1)
 
-        result = repo.rebuild(return_id, progress=progress)
+        from ckanext.lgdp.repository import tracking
+
+        result = tracking.rebuild(return_id, progress=progress)
     click.echo(f"{result['rows']} rows from {result['submissions']} submissions")
     if not no_qa:
         for rid in sorted({s.extras.get("data_return") for s in subs if s.extras.get("data_return")}):

@@ -255,7 +255,7 @@ def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """
     tk.check_access("lgdp_consolidate", context, data_dict)
     return_id = _return(data_dict["data_return"]).id if data_dict.get("data_return") else None
-    result = consolidate.rebuild(return_id)
+    result = tracking.rebuild(return_id, context=context)
     if data_dict["qa"]:
         ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
         for rid in sorted(i for i in ids if i):

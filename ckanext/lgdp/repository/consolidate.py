@@ -639,17 +639,22 @@ def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
     return sorted(rows, key=lambda p: (p.extras.get("data_return") or "", p.extras.get("period_start") or "", p.name))
 
 
-def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> dict[str, int]:
+def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+            on_done: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, int]:
     """Build the tables again from every accepted submission (idempotent):
-    each table is replaced whole in one transaction."""
+    each table is replaced whole in one transaction. ``on_done`` is given,
+    per table, what went in: ``[{"submission_id", "upload_id",
+    "resource_id", "rows"}]`` (tracking.rebuild records it)."""
     subs = accepted_submissions(return_id)
     batches: dict[tuple[str, int], dict[str, Any]] = {}
     for pkg in (progress(subs) if progress else subs):
         ready = prepared(pkg.id)
         if ready is None:
             continue
-        batch = batches.setdefault((ready["return_id"], ready["version"]), {"schema": ready["schema"], "rows": []})
+        batch = batches.setdefault((ready["return_id"], ready["version"]),
+                                   {"schema": ready["schema"], "rows": [], "subs": []})
         batch["rows"].extend(ready["rows"])
+        batch["subs"].append({"submission_id": pkg.id, "upload_id": ready["upload_id"], "rows": len(ready["rows"])})
     total = 0
     filled: dict[str, set[str]] = {}  # table id -> its resources rebuilt
     for (rid, version), batch in sorted(batches.items()):
@@ -657,6 +662,8 @@ def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], It
         replace_all(resource_id, batch["rows"], columns(batch["schema"]))
         filled.setdefault(table["id"], set()).add(resource_id)
         total += len(batch["rows"])
+        if on_done is not None:
+            on_done([{**sub, "resource_id": resource_id} for sub in batch["subs"]])
     # a table no accepted file is in any more (every council-period it held
     # was accepted again under a newer standard) is emptied
     for table_id, done in filled.items():

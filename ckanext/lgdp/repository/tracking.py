@@ -227,6 +227,27 @@ def _finish(submission_id: str, context: Context, before: tuple[str, str], statu
         _announce(pkg, "submission.consolidation_failed", problem, rec.attempts)
 
 
+def rebuild(return_id: str | None = None, progress: Any = None, context: Context | None = None) -> dict[str, int]:
+    """consolidate.rebuild, each submission it put in recorded as
+    consolidated (a job of it still queued runs again, to the same end)."""
+    context = context or site_context()
+
+    def record(done: list[dict[str, Any]]) -> None:
+        for item in done:
+            pkg = model.Package.get(item["submission_id"])
+            rec = record_of(pkg, lock=True)
+            if rec.upload_id != item["upload_id"]:
+                continue
+            before, now = _outcome(rec), _now()
+            rec.status, rec.problem, rec.worker, rec.finished_at = "consolidated", None, None, now
+            rec.consolidated_upload, rec.resource_id, rec.rows = item["upload_id"], item["resource_id"], item["rows"]
+            rec.consolidated_at = now
+            _audit(pkg, context, before, rec)
+        model.Session.commit()
+
+    return consolidate.rebuild(return_id, progress=progress, on_done=record)
+
+
 # ---------------------------------------------------------------- queueing
 
 
