@@ -118,14 +118,20 @@ def expect(since: str | None, until: str | None, return_name: str | None) -> Non
 
 @lgdp.command()
 def sweep() -> None:
-    """Retry uploads whose validation stopped (a worker died), or mark them
-    interrupted after the last attempt; retry accepted submissions that are
-    not in their return's central table."""
+    """Retry uploads whose validation job is no longer alive, or mark them
+    interrupted after the last attempt; reconcile the central tables with
+    the accepted submissions: queue again what is missing or stale, or
+    whose job is no longer alive, mark interrupted what was killed too
+    often, and retry what failed."""
     result = tk.get_action("lgdp_validation_sweep")({"user": _site_user(), "ignore_auth": True}, {})
     click.echo(f"{result['retried']} uploads queued again, {result['interrupted']} marked interrupted")
     found = tk.get_action("lgdp_consolidation_sweep")({"user": _site_user(), "ignore_auth": True}, {})
-    click.echo(f"{len(found['consolidated'])} accepted submissions consolidated, "
-               f"{len(found['failed'])} still not consolidated")
+    click.echo(f"{len(found['queued'])} consolidations queued again, {len(found['interrupted'])} marked interrupted, "
+               f"{len(found['consolidated'])} failed ones consolidated, {len(found['failed'])} still failing")
+    for queued in found["queued"]:
+        click.echo(f"  queued {queued['name']} ({queued['reason']})")
+    for name in found["interrupted"]:
+        click.echo(f"  interrupted {name}")
     for failed in found["failed"]:
         click.echo(f"  {failed['name']}: {failed['problem']}")
 
@@ -233,7 +239,9 @@ def consolidate(return_name: str | None, no_qa: bool) -> None:
                 yield item
                 bar.update(1)
 
-        result = repo.rebuild(return_id, progress=progress)
+        from ckanext.lgdp.repository import tracking
+
+        result = tracking.rebuild(return_id, progress=progress)
     click.echo(f"{result['rows']} rows from {result['submissions']} submissions")
     if not no_qa:
         for rid in sorted({s.extras.get("data_return") for s in subs if s.extras.get("data_return")}):

@@ -46,6 +46,11 @@ def validation_timeout_seconds() -> int:
     return tk.config["ckanext.lgdp.validation_timeout_seconds"]
 
 
+def job_retry_after_seconds() -> int:
+    """How long after a job failed for an outage the sweep queues it again."""
+    return tk.config["ckanext.lgdp.jobs.retry_after_seconds"]
+
+
 def download_timeout_seconds() -> int:
     return tk.config["ckanext.lgdp.download_timeout_seconds"]
 

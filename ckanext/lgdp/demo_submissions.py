@@ -166,10 +166,10 @@ def load(site_user: str, councils: list[dict[str, str]], echo: Callable[[str], N
             _step(context, sub["id"], "accept", day + datetime.timedelta(days=20))
         echo(f"submissions {year}: done")
     # the central table and its quality flags, and publish it (the demo's open data)
-    from ckanext.lgdp.repository import consolidate
+    from ckanext.lgdp.repository import tracking
     from ckanext.lgdp.repository.actions import run_qa
 
-    built = consolidate.rebuild(ret["id"])
+    built = tracking.rebuild(ret["id"])
     flags = run_qa(ret["id"])
     echo(f"consolidated {built['rows']} rows; quality flags: {flags['raised']} new, "
          f"{flags['seen']} found again (raised while loading), {flags['resolved']} resolved")

@@ -38,7 +38,9 @@ from ckanext.lgdp.register import validators as register_validators
 from ckanext.lgdp.register import views as register_views
 from ckanext.lgdp.repository import actions as repository_actions
 from ckanext.lgdp.repository import auth as repository_auth
+from ckanext.lgdp.repository import helpers as repository_helpers
 from ckanext.lgdp.repository import jobs as repository_jobs
+from ckanext.lgdp.repository import tracking as repository_tracking
 from ckanext.lgdp.repository import views as repository_views
 from ckanext.lgdp.submissions import actions as submission_actions
 from ckanext.lgdp.submissions import auth as submission_auth
@@ -103,7 +105,7 @@ def collect_validators() -> dict[str, Any]:
 
 
 def collect_helpers() -> dict[str, Any]:
-    return _public(register_helpers, submission_helpers, dashboard_helpers, ops_helpers)
+    return _public(register_helpers, submission_helpers, repository_helpers, dashboard_helpers, ops_helpers)
 
 
 def collect_blueprints() -> list[Any]:
@@ -160,6 +162,15 @@ class LgdpPlugin(p.SingletonPlugin):
     def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
         pkg_dict = register_search.before_index(pkg_dict)
         return submission_search.before_index(pkg_dict)
+
+    # a submission's consolidation state lives in our table, not the dataset
+    def after_dataset_show(self, context: Any, pkg_dict: dict[str, Any]) -> dict[str, Any]:
+        repository_tracking.overlay([pkg_dict])
+        return pkg_dict
+
+    def after_dataset_search(self, search_results: dict[str, Any], search_params: dict[str, Any]) -> dict[str, Any]:
+        repository_tracking.overlay(search_results.get("results") or [])
+        return search_results
 
     # ISignal: events between the domains
 

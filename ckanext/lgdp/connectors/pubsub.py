@@ -214,7 +214,9 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
         submission.submitted, submission.accepted, submission.returned,
         standard.changed, review.due, qa.flag_raised,
         submission.consolidation_failed (an accepted file could not be
-        added to the return's central table)
+        added to the return's central table),
+        submission.consolidation_interrupted (its consolidation job was
+        stopped too many times, the worker killed)
     :param organization: subscribe on behalf of an organisation you administer (optional)
     """
     tk.check_access("lgdp_subscription_create", context, data_dict)

@@ -42,6 +42,8 @@ class Upload(tk.BaseModel):  # type: ignore[misc]
     standard_version: Mapped[int | None] = sa.Column(sa.Integer)
     attempts: Mapped[int] = sa.Column(sa.Integer, nullable=False, default=0)
     job_id: Mapped[str | None] = sa.Column(sa.UnicodeText)
+    # when its current job was queued (a job not yet in Redis is given a moment)
+    enqueued_at: Mapped[datetime.datetime | None] = sa.Column(sa.DateTime)
     worker: Mapped[str | None] = sa.Column(sa.UnicodeText)  # host:pid while running
     started_at: Mapped[datetime.datetime | None] = sa.Column(sa.DateTime)
     finished_at: Mapped[datetime.datetime | None] = sa.Column(sa.DateTime)

@@ -15,7 +15,7 @@ from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit
-from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference, schema
+from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference, schema, tracking
 from ckanext.lgdp.submissions.auth import return_agency_ids
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ __all__ = [
     "lgdp_consolidate",
     "lgdp_consolidation_retry",
     "lgdp_consolidation_sweep",
+    "lgdp_attention_list",
     "lgdp_table_publish",
     "lgdp_qa_run",
     "lgdp_qa_flag_list",
@@ -67,19 +68,19 @@ def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[A
 
     from ckanext.lgdp.repository import qa
 
-    try:
-        table = tk.get_action("package_show")({"ignore_auth": True}, {"id": consolidate.table_name(return_pkg.name)})
-    except tk.ObjectNotFound:
+    table = model.Package.get(consolidate.table_name(return_pkg.name))
+    if table is None or table.state != "active":
         return pd.DataFrame(), None
-    resources = [r for r in table.get("resources") or [] if r.get("datastore_active")]
-    if not resources:
+    # from the database (consolidate.version_resources), not a search-index copy
+    versions = consolidate.version_resources(table.id)
+    if not versions:
         return pd.DataFrame(), None
-    latest = max(resources, key=lambda r: int(r.get("standard_version") or 0))
+    version = max(versions)
+    latest = {"id": versions[version], "standard_version": version}
     from ckanext.lgdp.model import StandardVersion
 
     row = (model.Session.query(StandardVersion)
-           .filter(StandardVersion.return_id == return_pkg.id,
-                   StandardVersion.version == int(latest.get("standard_version") or 1))
+           .filter(StandardVersion.return_id == return_pkg.id, StandardVersion.version == version)
            .first())
     schema = row.schema if row is not None else None
     folding = qa.aggregation(schema) if schema else None
@@ -169,103 +170,15 @@ def _jsonable(value: Any) -> Any:
 
 # ---------------------------------------------------------------- the outcome of consolidation
 #
-# An accepted submission's ``consolidation_status`` is "pending" from its
-# acceptance until the job has run, then "consolidated" or "failed" (with
-# ``consolidation_problem``, the sentence its page and package_show show). A
-# failure is audited and announced (submission.consolidation_failed) to those
-# who may read the submission: its return's agencies and the coordinating
-# body; it can be retried (lgdp_consolidation_retry) and the sweep finds it.
-
-# A pending consolidation whose job is not waiting any more after this long is stuck.
-STUCK_AFTER = datetime.timedelta(minutes=10)
-
-
-def _site_context() -> Context:
-    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
-
-    user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
-    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True}  # type: ignore
-
-
-def failure_reason(error: BaseException) -> str:
-    """What went wrong, in a sentence a coordinator can act on."""
-    import sqlalchemy.exc
-
-    cause = getattr(error, "orig", None) or error
-    detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]
-    if isinstance(error, sqlalchemy.exc.DataError):
-        return tk._("a value of the file does not fit the central table ({detail}); "
-                    "return the submission to the council for a corrected file").format(detail=detail)
-    return tk._("the central table could not be written ({detail}); retry, or ask the platform team").format(
-        detail=detail)
-
-
-def _record(pkg: model.Package, context: Context, status: str, problem: str = "") -> None:
-    """Store the outcome on the submission, audit it, and announce a new failure."""
-    from ckanext.lgdp.submissions import SUBMISSION_TYPE
-    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
-
-    before, before_problem = pkg.extras.get("consolidation_status") or "", pkg.extras.get("consolidation_problem") or ""
-    patch: dict[str, Any] = {"id": pkg.id, "consolidation_status": status, "consolidation_problem": problem}
-    if status == "consolidated":
-        patch["consolidated_at"] = _now().isoformat(timespec="seconds")
-    tk.get_action("package_patch")({**context, "ignore_auth": True, PLATFORM_FLAG: True, "defer_commit": True}, patch)
-    if (before, before_problem) != (status, problem):
-        audit.record(context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name,
-                     action="consolidate", from_state=before or None, to_state=status, reason=problem or None)
-    model.repo.commit()
-    if status == "failed" and (before, before_problem) != (status, problem):
-        from ckanext.lgdp.connectors.pubsub import announce
-
-        group = model.Group.get(pkg.owner_org)
-        announce("submission.consolidation_failed", return_id=pkg.extras.get("data_return") or "",
-                 subject_kind="submission", subject_id=pkg.id,
-                 council_gss=group.extras.get("gss_code") if group is not None else None,
-                 data={"period": pkg.extras.get("period"), "problem": problem})
-
-
-def consolidate_recorded(submission_id: str, context: Context | None = None) -> dict[str, Any]:
-    """Consolidate an accepted submission and record the outcome on it; a
-    failure is never only a line in the worker's log."""
-    context = context or _site_context()
-    try:
-        result = consolidate.consolidate_submission(submission_id)
-    except Exception as e:
-        log.exception("consolidation of %s failed", submission_id)
-        model.Session.rollback()
-        pkg = model.Package.get(submission_id)
-        if pkg is None:
-            raise
-        problem = tk._("Accepted, not consolidated: {reason}").format(reason=failure_reason(e))
-        _record(pkg, context, "failed", problem)
-        return {"rows": 0, "failed": problem}
-    pkg = model.Package.get(submission_id)
-    if pkg is not None and not result.get("skipped"):
-        _record(pkg, context, "consolidated")
-    return result
-
-
-def stuck_submissions(now: datetime.datetime | None = None) -> list[model.Package]:
-    """Accepted submissions not in their return's table: failed, or pending
-    with no consolidation waiting for longer than STUCK_AFTER."""
-    from ckanext.lgdp.repository import jobs
-
-    now = now or _now()
-    found = []
-    for pkg in consolidate.accepted_submissions():
-        status = pkg.extras.get("consolidation_status") or ""
-        if status == "failed":
-            found.append(pkg)
-        elif status == "pending":
-            decided = pkg.extras.get("decided_at") or ""
-            try:
-                since = datetime.datetime.fromisoformat(decided)
-            except ValueError:
-                since = None
-            if (since is None or now - since > STUCK_AFTER) and not jobs.consolidation_waiting(pkg.id):
-                found.append(pkg)
-    return found
-
+# An accepted submission's consolidation is recorded in lgdp_consolidation
+# (repository/tracking.py): pending from its acceptance, running while a job
+# has it, then consolidated, failed (with the sentence its page and
+# package_show show as ``consolidation_problem``) or, after MAX_ATTEMPTS
+# killed jobs, interrupted. A failure or an interruption is audited and
+# announced (submission.consolidation_failed, .consolidation_interrupted) to
+# those who may read the submission: its return's agencies and the
+# coordinating body; it can be retried (lgdp_consolidation_retry), and the
+# sweep's reconciler finds whatever the tables lack.
 
 # ---------------------------------------------------------------- actions
 
@@ -273,7 +186,8 @@ def stuck_submissions(now: datetime.datetime | None = None) -> list[model.Packag
 @validate(schema.consolidation_retry)
 def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """Add an accepted submission's file to its return's central table again,
-    after consolidation failed (the owner agency or the coordinating body).
+    after consolidation failed or was interrupted (the owner agency or the
+    coordinating body). Runs at once, in this request.
 
     :param id: the submission's id or name
     :returns: ``{"submission": ..., "rows": n}``; a failure again answers 409
@@ -285,7 +199,11 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
     tk.check_access("lgdp_consolidation_retry", context, {"id": pkg.id})
     if not pkg.extras.get("accepted_upload"):
         raise tk.ValidationError({"id": [tk._("This submission has no accepted file to add to the central table")]})
-    result = consolidate_recorded(pkg.id, context)
+    rec = tracking.record_of(pkg, lock=True)
+    if rec.status == "interrupted":
+        rec.attempts = 0  # a person asked: a fresh set of attempts
+    model.Session.commit()
+    result = tracking.consolidate_recorded(pkg.id, context)
     if result.get("failed"):
         raise tk.ValidationError({"id": [result["failed"]]})
     from ckanext.lgdp.repository import jobs
@@ -298,21 +216,33 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
 
 @validate(schema.consolidation_sweep)
 def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> dict[str, Any]:
-    """Find accepted submissions that are not in their return's table (their
-    consolidation failed, or its job was lost) and try each once more.
+    """Reconcile the central tables with the accepted submissions: queue
+    again every consolidation that is missing from its table or stale (the
+    table holds an older file's rows, too few or too many), or whose job is
+    no longer alive; mark interrupted one killed too often; try a failed
+    one once more. Takes no parameters.
 
-    :returns: ``{"consolidated": [names], "failed": [{"name", "problem"}]}``
+    :returns: ``{"consolidated": [names], "failed": [{"name", "problem"}],
+        "queued": [{"name", "reason"}], "interrupted": [names]}``
     """
     tk.check_access("lgdp_consolidation_sweep", context, data_dict)
-    consolidated, failed = [], []
-    for pkg in stuck_submissions():
-        name = pkg.name
-        result = consolidate_recorded(pkg.id)
-        if result.get("failed"):
-            failed.append({"name": name, "problem": result["failed"]})
-        else:
-            consolidated.append(name)
-    return {"consolidated": consolidated, "failed": failed}
+    return tracking.reconcile()
+
+
+@tk.side_effect_free
+@validate(schema.attention_list)
+def lgdp_attention_list(context: Context, data_dict: DataDict) -> list[dict[str, Any]]:
+    """Work that needs a person, among what the caller may read, oldest
+    first: uploads whose validation was interrupted (the worker stopped
+    MAX_ATTEMPTS times), accepted submissions whose consolidation failed or
+    was interrupted. Takes no parameters.
+
+    :returns: ``[{"kind": "validation" | "consolidation", "status",
+        "problem", "attempts", "since", "submission", "submission_id",
+        "title", "data_return", "period", "council", "upload_id"}]``
+    """
+    tk.check_access("lgdp_attention_list", context, data_dict)
+    return tracking.needing_attention(access.context_actor(context))
 
 
 @validate(schema.consolidate)
@@ -325,7 +255,7 @@ def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     """
     tk.check_access("lgdp_consolidate", context, data_dict)
     return_id = _return(data_dict["data_return"]).id if data_dict.get("data_return") else None
-    result = consolidate.rebuild(return_id)
+    result = tracking.rebuild(return_id, context=context)
     if data_dict["qa"]:
         ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
         for rid in sorted(i for i in ids if i):

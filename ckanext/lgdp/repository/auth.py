@@ -11,6 +11,7 @@ __all__ = [
     "lgdp_consolidate",
     "lgdp_consolidation_retry",
     "lgdp_consolidation_sweep",
+    "lgdp_attention_list",
     "lgdp_qa_run",
     "lgdp_table_publish",
     "lgdp_qa_flag_list",
@@ -44,6 +45,13 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> AuthResul
 
 def lgdp_consolidation_sweep(context: Context, data_dict: DataDict) -> AuthResult:
     return _governor(context, tk._("Only the coordinating body sweeps the consolidations"))
+
+
+def lgdp_attention_list(context: Context, data_dict: DataDict) -> AuthResult:
+    # the action lists only what the caller may read
+    if access.context_actor(context).anonymous:
+        return {"success": False, "msg": tk._("Sign in to see the work that needs attention")}
+    return {"success": True}
 
 
 def lgdp_qa_run(context: Context, data_dict: DataDict) -> AuthResult:

@@ -3,10 +3,27 @@ table in CKAN's DataStore.
 
 One dataset of type ``return-table`` per return (its series), one DataStore
 table (resource) per version of the data standard, typed from the Table
-Schema, with the council's code and name, the period and rates per 1,000
-population for the fields the standard marks countable. A council-period's
-rows are replaced in one database transaction, so a resubmission never
-duplicates or drops rows of other councils or periods.
+Schema, with the council's code and name, the period, rates per 1,000
+population for the fields the standard marks countable, and the upload the
+rows come from. A council-period's rows are replaced in one database
+transaction (the DELETE, of every table of the return, and the COPY), so a
+consolidation run twice, or killed at any point and run again, leaves the
+table as one run would: never a council-period twice, never one lost.
+
+Which DataStore table holds a standard version is decided from the
+database (the resource rows and the DataStore's own tables) under a
+PostgreSQL advisory lock, never from ``package_show``: with
+``ckan.search.solr_commit = false`` (the platform's setting) Solr shows a
+change up to a second later, and DataStore's ``datastore_active`` flag is
+written to the database without changing the dataset's
+``metadata_modified``, so ``package_show`` can serve a copy from the search
+index without the flag of a table made a moment ago. Two first
+consolidations of a new return then made two tables for one version: the
+second worker saw no table, made another, and its ``resource_create``
+(which rewrites every resource of the dataset from that same stale copy)
+wiped the first table's flag, so the first council's rows dropped out of
+what readers see. Every action this module calls is given
+``use_cache: False`` for the same reason.
 """
 from __future__ import annotations
 
@@ -25,6 +42,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 
 from ckanext.lgdp.model import Upload
+from ckanext.lgdp.ops import faults
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.repository import TABLE_TYPE, reference
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
@@ -46,12 +64,24 @@ TAIL_COLUMNS = [
     {"id": "population_year", "type": "int4", "info": {"label": "Year of the population estimate"}},
     {"id": "submission", "type": "text", "info": {"label": "Submission"}},
     {"id": "accepted_at", "type": "timestamp", "info": {"label": "Accepted at"}},
+    {"id": "upload_id", "type": "text", "info": {"label": "Upload (the accepted file the rows come from)"}},
 ]
+# Columns left out of the full-text vector.
+NOT_SEARCHED = {"upload_id"}
+# Columns added since the first tables were made: added to an older table.
+ADDED_COLUMNS = {"upload_id"}
 
 
 def _site() -> dict[str, Any]:
+    """The platform's context for the actions called here; ``use_cache``
+    off: a dataset is read from the database, never from the search index
+    (see the module's docstring)."""
     user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
-    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True}
+    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True, "use_cache": False}
+
+
+def _read() -> dict[str, Any]:
+    return {"ignore_auth": True, "use_cache": False}
 
 
 def table_name(return_name: str) -> str:
@@ -78,16 +108,17 @@ def columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def _creating(name: str) -> Iterator[None]:
+def _creating(name: str) -> Iterator[Any]:
     """Hold a PostgreSQL advisory lock named after a table while it (or its
     DataStore resource) is made, so that two workers consolidating the same
     return at once make one table, not two: the second waits, then finds
-    the first's. On its own connection: the actions inside commit."""
+    the first's in the database. On its own connection (yielded; each of
+    its statements sees what is committed): the actions inside commit."""
     key = int.from_bytes(hashlib.sha256(f"lgdp-table:{name}".encode()).digest()[:8], "big", signed=True)
     with model.meta.engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
         try:
-            yield
+            yield conn
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
@@ -97,12 +128,12 @@ def ensure_table(return_dict: dict[str, Any]) -> dict[str, Any]:
     when several workers make it at once)."""
     name = table_name(return_dict["name"])
     try:
-        return tk.get_action("package_show")({"ignore_auth": True}, {"id": name})
+        return tk.get_action("package_show")(_read(), {"id": name})
     except tk.ObjectNotFound:
         pass
     with _creating(name):
         try:  # made by another worker while this one waited
-            return tk.get_action("package_show")({"ignore_auth": True}, {"id": name})
+            return tk.get_action("package_show")(_read(), {"id": name})
         except tk.ObjectNotFound:
             return _create_table(name, return_dict)
 
@@ -123,24 +154,97 @@ def _create_table(name: str, return_dict: dict[str, Any]) -> dict[str, Any]:
     })
 
 
-def _version_resource(table: dict[str, Any], version: int) -> str | None:
-    for res in table.get("resources") or []:
-        if str(res.get("standard_version") or "") == str(version) and res.get("datastore_active"):
-            return res["id"]
-    return None
+def _resource_rows(package_id: str, conn: Any = None) -> list[tuple[str, int | None]]:
+    """(id, standard version) of a table dataset's active resources, oldest
+    first, from the database (``conn``: the advisory lock's connection)."""
+    import json
+
+    query = sa.text("SELECT id, extras FROM resource WHERE package_id = :pkg AND state = 'active' "
+                    "ORDER BY position, created, id")
+    if conn is None:
+        found = model.Session.execute(query, {"pkg": package_id}).all()
+    else:
+        found = conn.execute(query, {"pkg": package_id}).all()
+    out = []
+    for rid, extras in found:
+        try:
+            version = int(json.loads(extras or "{}").get("standard_version") or 0) or None
+        except (TypeError, ValueError):
+            version = None
+        out.append((rid, version))
+    return out
+
+
+def _datastore_columns(resource_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The columns of each of these resources' DataStore tables (those that
+    have one), from the DataStore's database."""
+    from ckanext.datastore.backend.postgres import get_write_engine
+
+    ids = sorted(set(resource_ids))
+    if not ids:
+        return {}
+    with get_write_engine().connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname = ANY(:ids)"), {"ids": ids}).all()
+    out: dict[str, set[str]] = {}
+    for rel, col in rows:
+        out.setdefault(rel, set()).add(col)
+    return out
+
+
+def version_resources(package_id: str, conn: Any = None) -> dict[int, str]:
+    """The DataStore table of each standard version of a table dataset:
+    the oldest active resource of the version that has one. From the
+    database, never the search index."""
+    rows = _resource_rows(package_id, conn)
+    tables = _datastore_columns(rid for rid, _v in rows)
+    out: dict[int, str] = {}
+    for rid, version in rows:
+        if version is not None and rid in tables:
+            out.setdefault(version, rid)
+    return out
+
+
+def table_resources(package_id: str, conn: Any = None) -> list[str]:
+    """Every active resource of a table dataset that has a DataStore table."""
+    rows = _resource_rows(package_id, conn)
+    tables = _datastore_columns(rid for rid, _v in rows)
+    return [rid for rid, _v in rows if rid in tables]
+
+
+def _complete(resource_id: str, schema: dict[str, Any], conn: Any) -> bool:
+    """Whether a version's resource is whole: its DataStore table, with the
+    columns this release added (``upload_id``), and its ``datastore_active``
+    flag in the database. (A table altered by hand is not "completed": its
+    consolidation fails and says so.)"""
+    import json
+
+    columns_now = _datastore_columns([resource_id]).get(resource_id)
+    if not columns_now or not ADDED_COLUMNS <= columns_now:
+        return False
+    extras = conn.execute(sa.text("SELECT extras FROM resource WHERE id = :id"), {"id": resource_id}).scalar()
+    try:
+        return bool(json.loads(extras or "{}").get("datastore_active"))
+    except ValueError:
+        return False
 
 
 def ensure_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
-    """The DataStore table holding rows of one standard version (one, even
-    when several workers ask for it at once)."""
-    found = _version_resource(table, version)
-    if found:
-        return found
-    with _creating(table["name"]):
-        # as it is now: another worker may have made it while this one waited
-        model.Session.expire_all()
-        table = tk.get_action("package_show")({"ignore_auth": True}, {"id": table["id"]})
-        return _version_resource(table, version) or _create_resource(table, version, schema)
+    """The DataStore table holding rows of one standard version: one, even
+    when several workers ask for it at once. Decided from the database under
+    the advisory lock; a resource left half made (a worker killed inside
+    ``datastore_create``, a table of an earlier release without the
+    ``upload_id`` column) is completed rather than joined by another."""
+    with _creating(table["name"]) as conn:
+        rows = [rid for rid, v in _resource_rows(table["id"], conn) if v == version]
+        if not rows:
+            return _create_resource(table, version, schema)
+        chosen = version_resources(table["id"], conn).get(version) or rows[0]
+        if not _complete(chosen, schema, conn):
+            _complete_resource(chosen, schema)
+        return chosen
 
 
 def _create_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
@@ -153,6 +257,18 @@ def _create_resource(table: dict[str, Any], version: int, schema: dict[str, Any]
         "force": True,
     })
     return result["resource_id"]
+
+
+def _complete_resource(resource_id: str, schema: dict[str, Any]) -> None:
+    """Make an existing resource's DataStore table, or add the columns it
+    lacks, and set its flag (DataStore's own ``datastore_create``)."""
+    exists = bool(_datastore_columns([resource_id]))
+    data: dict[str, Any] = {"resource_id": resource_id, "fields": columns(schema), "force": True}
+    if not exists:
+        data["indexes"] = ["council_gss", "period"]
+    log.warning("completing the DataStore table of resource %s (%s)", resource_id,
+                "columns or flag" if exists else "no table")
+    tk.get_action("datastore_create")(_site(), data)
 
 
 def _boolean(value: str) -> bool:
@@ -185,14 +301,15 @@ def read_rows(csv_path: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council_name: str,
-           period: str, period_start: datetime.date, submission: str, accepted_at: datetime.datetime) -> list[dict[str, Any]]:
-    """The rows with the council, period, population and rates per 1,000 of
-    the countable fields (new dicts)."""
+           period: str, period_start: datetime.date, submission: str, accepted_at: datetime.datetime,
+           upload_id: str | None = None) -> list[dict[str, Any]]:
+    """The rows with the council, period, population, rates per 1,000 of
+    the countable fields and the upload they come from (new dicts)."""
     found = reference.population_for(gss, period_start.year)
     population, pop_year = found if found else (None, None)
     common = {"council_gss": gss, "council_name": council_name, "period": period, "period_start": period_start,
               "population": population, "population_year": pop_year, "submission": submission,
-              "accepted_at": accepted_at}
+              "accepted_at": accepted_at, "upload_id": upload_id}
     rates = [(name, f"{name}_per_1000") for name in countable(schema)]
     out = []
     for row in rows:
@@ -266,6 +383,24 @@ _COPY_FORMATS: dict[str, Callable[[Any], str]] = {
 }
 
 
+class _FaultyReader:
+    """The COPY's data, read by psycopg2 in chunks; for fault testing only
+    (faults.point "consolidate.during_copy"): the process is killed once
+    the data has been sent, before the COPY ends."""
+
+    def __init__(self, buf: io.StringIO):
+        self.buf = buf
+
+    def read(self, size: int = -1) -> str:
+        chunk = self.buf.read(size)
+        if not chunk:
+            faults.point("consolidate.during_copy")
+        return chunk
+
+    def readline(self, size: int = -1) -> str:
+        return self.buf.readline(size)
+
+
 def _copy_rows(conn: Any, copy: str, fields: list[dict[str, Any]], rows: list[dict[str, Any]],
                full_texts: list[str]) -> None:
     """Insert rows with one COPY (the fastest way in, indexes maintained as
@@ -282,25 +417,43 @@ def _copy_rows(conn: Any, copy: str, fields: list[dict[str, Any]], rows: list[di
     buf.seek(0)
     cursor = conn.connection.cursor()
     try:
-        cursor.copy_expert(copy, buf)
+        cursor.copy_expert(copy, _FaultyReader(buf) if faults.armed("consolidate.during_copy") else buf)
     finally:
         cursor.close()
 
 
 def _text_names(fields: list[dict[str, Any]]) -> list[str]:
-    return [f["id"] for f in fields if f["type"] == "text"]
+    return [f["id"] for f in fields if f["type"] == "text" and f["id"] not in NOT_SEARCHED]
 
 
-def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
-    """Replace one council-period's rows in one transaction."""
+@functools.lru_cache(maxsize=256)
+def _delete_one(resource_id: str) -> Any:
+    from ckanext.datastore.backend.postgres import identifier
+
+    return sa.text(f"DELETE FROM {identifier(resource_id)} WHERE council_gss = :gss AND period = :period")
+
+
+def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]],
+                 others: Iterable[str] = ()) -> None:
+    """Replace one council-period's rows in one transaction: the DELETE
+    (from this table and from ``others``, the return's tables of other
+    standard versions, which must not keep an older file's rows of the same
+    council-period) and the COPY are on one connection, in one transaction,
+    committed together or not at all. A process killed at any point before
+    the commit leaves the table as it was."""
     from ckanext.datastore.backend.postgres import get_write_engine
 
     names = tuple(f["id"] for f in fields)
     delete_one, _all, copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
         conn.execute(delete_one, {"gss": gss, "period": period})
+        for other in others:
+            if other != resource_id:
+                conn.execute(_delete_one(other), {"gss": gss, "period": period})
+        faults.point("consolidate.before_copy")
         if rows:
             _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
+        faults.point("consolidate.before_commit")
 
 
 def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
@@ -314,6 +467,23 @@ def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[
         conn.execute(delete_all)
         if rows:
             _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
+
+
+def council_periods(resource_id: str) -> dict[tuple[str, str], dict[str | None, int]]:
+    """What a DataStore table holds, from the table itself: for each
+    council-period, its number of rows by the upload they come from (None
+    for rows of a table made before the column)."""
+    from ckanext.datastore.backend.postgres import get_read_engine, identifier
+
+    with get_read_engine().connect() as conn:
+        has_upload = "upload_id" in {name for name, _t in _table_columns(conn, identifier(resource_id))}
+        upload = "upload_id" if has_upload else "NULL"
+        rows = conn.execute(sa.text(
+            f"SELECT council_gss, period, {upload}, count(*) FROM {identifier(resource_id)} GROUP BY 1, 2, 3")).all()
+    out: dict[tuple[str, str], dict[str | None, int]] = {}
+    for gss, period, upload_id, n in rows:
+        out.setdefault((gss, period), {})[upload_id] = int(n)
+    return out
 
 
 NUMERIC_OID = 1700  # PostgreSQL's numeric (psycopg2 would give Decimal)
@@ -431,27 +601,29 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
     decided = pkg.extras.get("decided_at") or datetime.datetime.utcnow().isoformat()
     rows = enrich(rows, schema, gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
                   datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name,
-                  datetime.datetime.fromisoformat(decided))
+                  datetime.datetime.fromisoformat(decided), upload.id)
     return {"return_id": pkg.extras["data_return"], "version": upload.standard_version or 1, "schema": schema,
-            "gss": gss, "period": pkg.extras["period"], "rows": rows}
+            "gss": gss, "period": pkg.extras["period"], "rows": rows, "upload_id": upload.id}
 
 
 def _resource_for(return_id: str, version: int, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    return_dict = tk.get_action("package_show")({"ignore_auth": True}, {"id": return_id})
+    return_dict = tk.get_action("package_show")(_read(), {"id": return_id})
     table = ensure_table(return_dict)
     return table, ensure_resource(table, version, schema)
 
 
 def consolidate_submission(submission_id: str) -> dict[str, Any]:
     """Put an accepted submission's rows into its return's table (replacing
-    that council-period's rows in one transaction)."""
+    that council-period's rows, in every table of the return, in one
+    transaction)."""
     ready = prepared(submission_id)
     if ready is None:
         return {"rows": 0, "skipped": "not accepted"}
     table, resource_id = _resource_for(ready["return_id"], ready["version"], ready["schema"])
-    replace_rows(resource_id, ready["gss"], ready["period"], ready["rows"], columns(ready["schema"]))
+    replace_rows(resource_id, ready["gss"], ready["period"], ready["rows"], columns(ready["schema"]),
+                 others=table_resources(table["id"]))
     return {"rows": len(ready["rows"]), "table": table["name"], "resource_id": resource_id,
-            "period": ready["period"], "return_id": ready["return_id"]}
+            "period": ready["period"], "return_id": ready["return_id"], "upload_id": ready["upload_id"]}
 
 
 def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
@@ -467,20 +639,35 @@ def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
     return sorted(rows, key=lambda p: (p.extras.get("data_return") or "", p.extras.get("period_start") or "", p.name))
 
 
-def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> dict[str, int]:
+def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+            on_done: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, int]:
     """Build the tables again from every accepted submission (idempotent):
-    each table is replaced whole in one transaction."""
+    each table is replaced whole in one transaction. ``on_done`` is given,
+    per table, what went in: ``[{"submission_id", "upload_id",
+    "resource_id", "rows"}]`` (tracking.rebuild records it)."""
     subs = accepted_submissions(return_id)
     batches: dict[tuple[str, int], dict[str, Any]] = {}
     for pkg in (progress(subs) if progress else subs):
         ready = prepared(pkg.id)
         if ready is None:
             continue
-        batch = batches.setdefault((ready["return_id"], ready["version"]), {"schema": ready["schema"], "rows": []})
+        batch = batches.setdefault((ready["return_id"], ready["version"]),
+                                   {"schema": ready["schema"], "rows": [], "subs": []})
         batch["rows"].extend(ready["rows"])
+        batch["subs"].append({"submission_id": pkg.id, "upload_id": ready["upload_id"], "rows": len(ready["rows"])})
     total = 0
+    filled: dict[str, set[str]] = {}  # table id -> its resources rebuilt
     for (rid, version), batch in sorted(batches.items()):
-        _table, resource_id = _resource_for(rid, version, batch["schema"])
+        table, resource_id = _resource_for(rid, version, batch["schema"])
         replace_all(resource_id, batch["rows"], columns(batch["schema"]))
+        filled.setdefault(table["id"], set()).add(resource_id)
         total += len(batch["rows"])
+        if on_done is not None:
+            on_done([{**sub, "resource_id": resource_id} for sub in batch["subs"]])
+    # a table no accepted file is in any more (every council-period it held
+    # was accepted again under a newer standard) is emptied
+    for table_id, done in filled.items():
+        for resource_id in table_resources(table_id):
+            if resource_id not in done:
+                replace_all(resource_id, [], [])
     return {"submissions": len(subs), "rows": total}

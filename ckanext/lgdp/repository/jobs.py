@@ -8,6 +8,11 @@ queues the checks of its return and period only when no run of them is
 waiting already (one pending QA job per return and period, remembered in
 Redis). The run clears that mark when it starts, before it reads the table,
 so every consolidation is followed by a run of the checks that sees it.
+
+A consolidation job records itself and its outcome in lgdp_consolidation
+(repository/tracking.py). One that fails because PostgreSQL went away or
+Solr is down says so in its RQ meta and fails; the sweep queues it again
+after a pause, without counting that as one of its attempts.
 """
 from __future__ import annotations
 
@@ -28,28 +33,37 @@ WAITING = ("queued", "deferred", "scheduled")
 accepted = tk.signals.ckanext.signal("lgdp_submission_accepted")
 
 
-def _job_id(submission_id: str) -> str:
-    return f"lgdp-consolidate-{submission_id}"
-
-
 def on_accepted(sender: str, **kwargs: Any) -> None:
-    tk.enqueue_job(consolidate_job, [sender], title=f"lgdp consolidate {sender}", queue=QUEUE,
-                   rq_kwargs={"job_id": _job_id(sender)})
+    """An acceptance: its consolidation is recorded as pending and queued
+    (with Redis down, left pending for the sweep: the acceptance stands)."""
+    from ckanext.lgdp.repository import tracking
 
-
-def consolidation_waiting(submission_id: str) -> bool:
-    """Whether a consolidation job of this submission is queued or running."""
-    return _waiting(_job_id(submission_id), also=("started",))
+    tracking.enqueue(sender, reset_attempts=True)
 
 
 def consolidate_job(submission_id: str) -> dict[str, Any]:
-    """Consolidate an accepted submission; the outcome, a failure too, is
-    recorded on it (repository.actions.consolidate_recorded)."""
-    from ckanext.lgdp.repository.actions import consolidate_recorded
+    """Consolidate an accepted submission; the attempt and its outcome, a
+    failure too, are recorded (repository.tracking.consolidate_recorded)."""
+    from rq import get_current_job
 
-    result = consolidate_recorded(submission_id)
+    from ckanext.lgdp.ops import liveness
+    from ckanext.lgdp.repository import tracking
+
+    job = get_current_job()
+    try:
+        result = tracking.consolidate_recorded(submission_id, job_id=job.id if job is not None else None)
+    except Exception as e:
+        if liveness.transient(e):
+            liveness.mark_transient(e)
+            log.warning("consolidation of %s stopped by an outage (%s): the sweep queues it again", submission_id, e)
+        raise
     if result.get("return_id"):
-        result["qa"] = "queued" if enqueue_qa(result["return_id"], result.get("period")) else "already queued"
+        try:
+            result["qa"] = "queued" if enqueue_qa(result["return_id"], result.get("period")) else "already queued"
+        except Exception as e:  # noqa: BLE001 - the rows are in; the next consolidation queues the checks
+            if not liveness.transient(e):
+                raise
+            log.warning("quality checks of %s not queued: %s", result["return_id"], e)
     log.info("consolidated %s: %s", submission_id, result)
     return result
 

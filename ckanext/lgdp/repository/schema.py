@@ -71,3 +71,8 @@ def consolidation_retry(not_empty: Validator, lgdp_name: Validator) -> Schema:
 @validator_args
 def consolidation_sweep() -> Schema:
     return {}
+
+
+@validator_args
+def attention_list() -> Schema:
+    return {}

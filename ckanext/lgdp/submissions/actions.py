@@ -795,8 +795,9 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
         )
     elif transition.action == "accept":
         # the central repository consolidates it and records the outcome
+        # (in its own table: repository/tracking.py)
         patch.update(decided_by=context.get("user"), decided_at=now, accepted_upload=pkg.extras.get("submitted_upload"),
-                     return_reason="", consolidation_status="pending", consolidation_problem="")
+                     return_reason="")
     elif transition.action == "return":
         patch.update(decided_by=context.get("user"), decided_at=now, return_reason=reason)
     tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)

@@ -72,7 +72,7 @@ def lgdp_submission_panel(pkg: dict[str, Any]) -> dict[str, Any]:
         "can_upload": status in states.UPLOADABLE and may_act(actor, states.COUNCIL_EDITOR, row),
         "can_explain": status == "draft" and may_act(actor, states.COUNCIL_EDITOR, row),
         "overdue": search.is_overdue(pkg),
-        "can_retry_consolidation": pkg.get("consolidation_status") == "failed"
+        "can_retry_consolidation": pkg.get("consolidation_status") in ("failed", "interrupted")
         and tk.h.check_access("lgdp_consolidation_retry", {"id": pkg["id"]}),
         "return_name": return_pkg.name if return_pkg is not None else None,
         "return_title": return_pkg.title if return_pkg is not None else None,

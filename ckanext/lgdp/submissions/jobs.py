@@ -1,10 +1,28 @@
 """Validation of uploads, in the RQ worker.
 
-An upload goes pending -> running -> valid | invalid | rejected | error. A
-worker that dies mid-job leaves it running: `sweep` sees that (the worker's
-process is gone, or the job is no longer queued) and retries it, up to
-MAX_ATTEMPTS, after which the upload is "interrupted" with a message, never
-left running.
+An upload goes pending -> running -> valid | invalid | rejected | error.
+``sweep`` (run by ``lgdp_validation_sweep``, ``ckan lgdp sweep`` and every
+read of an upload in progress) retries an upload whose job is no longer
+alive, up to MAX_ATTEMPTS, after which it is "interrupted" with a message,
+never left pending or running.
+
+"No longer alive" is decided with RQ's own record of the job together with
+the worker that took it (ops/liveness.py), never from "the worker's
+process is alive" alone. Before, an upload stayed "running" for good when
+its job's last commit failed (Solr stopped: the resource_patch that
+mirrors the result reindexes the dataset; PostgreSQL restarted): the job
+failed, its worker went on with other jobs, and the sweep, seeing that
+worker alive, skipped it. And an upload whose worker was killed after it
+took the job but before the upload was marked running stayed "pending"
+(RQ still said "started"), its attempt never counted, so it was never
+"interrupted" either.
+
+An attempt is counted when a worker takes the job: by the job when it
+marks the upload running, or by the sweep for a job killed before that. A
+job that fails because PostgreSQL went away or Solr is down during its
+work or its final write says so in its RQ meta (liveness.mark_transient):
+the sweep retries it after a pause, without counting the outage as an
+attempt, and the upload is never marked "error" for it.
 """
 from __future__ import annotations
 
@@ -14,7 +32,6 @@ import datetime
 import hashlib
 import logging
 import os
-import socket
 import tempfile
 import time
 from typing import Any
@@ -25,6 +42,7 @@ from ckan import model
 from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.model.uploads import IN_PROGRESS
+from ckanext.lgdp.ops import faults, liveness
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.submissions import normalised, reports, states
@@ -43,20 +61,24 @@ def _now() -> datetime.datetime:
 
 
 def enqueue(row: Upload) -> None:
-    """Queue the validation of an upload (after its row is committed: the
-    worker may start at once)."""
+    """Queue the validation of an upload: the row says pending under the new
+    job's id (committed first: the worker may start at once), then the job
+    goes to Redis. If Redis refuses it, the row stays pending under a job
+    Redis does not know, and the sweep queues it again."""
+    import uuid
+
     row.status = "pending"
     row.worker = None
+    row.job_id = f"lgdp-validate-{row.id}-{uuid.uuid4().hex[:8]}"
+    row.enqueued_at = _now()
     model.Session.commit()
-    job = tk.enqueue_job(
+    tk.enqueue_job(
         validate_upload,
         [row.id],
         title=f"lgdp validate upload {row.id}",
         queue=QUEUE,
-        rq_kwargs={"timeout": config.validation_timeout_seconds()},
+        rq_kwargs={"timeout": config.validation_timeout_seconds(), "job_id": row.job_id},
     )
-    row.job_id = job.id
-    model.Session.commit()
 
 
 def enqueue_committed(row: Upload) -> bool:
@@ -77,70 +99,88 @@ def enqueue_committed(row: Upload) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
+# A job queued this long ago and not in Redis is lost (else: being queued now).
+GRACE = datetime.timedelta(seconds=30)
 
 
-def _job_status(job_id: str | None) -> str | None:
-    if not job_id:
-        return None
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+def _stopped(row: Upload) -> str | None:
+    """Why an in-progress upload's validation is no longer happening
+    ("lost", "killed", "outage"), or None while its job is alive, or was
+    queued a moment ago, or failed for an outage a moment ago. Counts the
+    attempt of a job killed before it marked the upload running, and gives
+    back the one an outage took."""
+    now = _now()
+    state = liveness.job_state(row.job_id)
+    if state.alive:
+        # RQ's word, and the job's own process where it said which
+        return "killed" if row.status == "running" and liveness.process_alive(row.worker) is False else None
+    if state.status is None:  # Redis has no such job
+        if row.status == "running":
+            alive = liveness.process_alive(row.worker)
+            stale = datetime.timedelta(seconds=config.validation_timeout_seconds() + 60)
+            if alive or (alive is None and row.started_at is not None and now - row.started_at < stale):
+                return None
+            return "killed"
+        since = row.enqueued_at or row.uploaded_at
+        if since is not None and now - since < GRACE:
+            return None
+        return "lost"
+    if state.transient:
+        retry_after = datetime.timedelta(seconds=config.job_retry_after_seconds())
+        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
+            return None
+        if row.status == "running":
+            row.attempts = max(0, (row.attempts or 0) - 1)
+        return "outage"
+    if row.status == "pending" and state.status == "finished":
+        return "lost"
+    if row.status == "pending" and state.taken:
+        row.attempts = (row.attempts or 0) + 1  # killed before it marked the upload running
+    return "killed"
 
-    from ckan.lib.redis import connect_to_redis
 
-    try:
-        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True)
-    except NoSuchJobError:
-        return None
-
-
-def _stopped(row: Upload) -> bool:
-    """Whether an in-progress upload's validation is no longer happening."""
-    stale = datetime.timedelta(seconds=config.validation_timeout_seconds() + 60)
-    if row.status == "running":
-        host, _, pid = (row.worker or "").rpartition(":")
-        if host == socket.gethostname() and pid.isdigit():
-            return not _pid_alive(int(pid))
-        return row.started_at is None or _now() - row.started_at > stale
-    # pending: its job must still be queued (or starting)
-    status = _job_status(row.job_id)
-    if status in ("queued", "started", "deferred", "scheduled"):
-        return False
-    # a moment's grace between the commit and the enqueue
-    return _now() - (row.uploaded_at or _now()) > datetime.timedelta(seconds=30) or status in ("failed", "finished", "canceled", "stopped")
+def _interrupt(row: Upload) -> None:
+    row.status = "interrupted"
+    row.problem_code = "validation-interrupted"
+    row.problem = tk._(
+        "Validation was interrupted {n} times (the worker stopped) and has been given up: upload the file again or ask the platform team"
+    ).format(n=row.attempts)
+    row.finished_at = _now()
+    row.worker = None
+    reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem))
+    _mirror_status(row)
 
 
 def sweep(rows: list[Upload]) -> dict[str, int]:
-    """Retry or mark as interrupted the uploads whose validation stopped."""
+    """Retry, or mark as interrupted after MAX_ATTEMPTS, the uploads whose
+    validation job is no longer alive (each decided under a lock on its
+    row, so two sweeps never both retry one)."""
     retried = interrupted = 0
-    for row in rows:
-        if row.status not in IN_PROGRESS or not _stopped(row):
+    for candidate in rows:
+        if candidate.status not in IN_PROGRESS:
+            continue
+        upload_id = candidate.id
+        # a row locked by its job (writing its outcome) is not stopped
+        row = (model.Session.query(Upload).filter(Upload.id == upload_id)
+               .populate_existing().with_for_update(skip_locked=True).one_or_none())
+        reason = _stopped(row) if row is not None and row.status in IN_PROGRESS else None
+        if reason is None:
+            model.Session.commit()
             continue
         if row.attempts < MAX_ATTEMPTS:
-            log.warning("validation of upload %s stopped (attempt %s): retrying", row.id, row.attempts)
+            log.warning("validation of upload %s stopped (%s, attempt %s): retrying", row.id, reason, row.attempts)
             enqueue(row)
             retried += 1
         else:
-            row.status = "interrupted"
-            row.problem_code = "validation-interrupted"
-            row.problem = tk._(
-                "Validation was interrupted {n} times (the worker stopped) and has been given up: upload the file again or ask the platform team"
-            ).format(n=row.attempts)
-            row.finished_at = _now()
-            reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem))
-            _mirror_status(row)
-            model.Session.commit()
+            _interrupt(row)
+            try:
+                model.Session.commit()
+            except Exception as e:
+                model.Session.rollback()
+                if not liveness.transient(e):
+                    raise
+                log.warning("upload %s: interrupted, but not recorded yet (%s)", upload_id, e)
+                continue
             interrupted += 1
     return {"retried": retried, "interrupted": interrupted}
 
@@ -483,19 +523,61 @@ def _fresh(upload_id: str, wait: float = 10.0) -> Upload | None:
 
 
 def validate_upload(upload_id: str) -> str | None:
-    """The job: intake, table validation, queries; store the report."""
-    from ckanext.lgdp.submissions import fastcsv, intake
+    """The job: intake, table validation, queries; store the report. An
+    outage (PostgreSQL gone, Solr down) on the way or in the final write is
+    not the file's fault nor an "error": the job says so in its RQ meta and
+    fails, leaving the upload for the sweep to queue again after a pause."""
+    try:
+        return _validate(upload_id)
+    except Exception as e:
+        if liveness.transient(e):
+            liveness.mark_transient(e)
+            log.warning("validation of upload %s stopped by an outage (%s): the sweep queues it again", upload_id, e)
+            try:
+                model.Session.rollback()
+            except Exception:  # noqa: BLE001 - the connection is gone; the worker resets the session
+                pass
+        raise
 
-    row = _fresh(upload_id)
-    if row is None or row.status not in IN_PROGRESS:
-        return row.status if row is not None else None
+
+def _claim(upload_id: str) -> Upload | None:
+    """Mark the upload running under this job and process, its attempt
+    counted (committed before any work); None if there is nothing to do:
+    validated already, or running under another live job."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if _fresh(upload_id) is None:
+        return None
+    row = model.Session.query(Upload).filter(Upload.id == upload_id).populate_existing().with_for_update().one()
+    if row.status not in IN_PROGRESS:
+        model.Session.commit()
+        return None
+    if row.status == "running" and job is not None and row.job_id not in (None, job.id) \
+            and liveness.job_state(row.job_id).alive:
+        model.Session.commit()
+        return None
+    faults.point("validate.before_running")
     row.status = "running"
     row.started_at = _now()
     row.finished_at = None
-    row.worker = f"{socket.gethostname()}:{os.getpid()}"
+    row.worker = liveness.this_process()
+    if job is not None:
+        row.job_id = job.id
     row.attempts = (row.attempts or 0) + 1
     reports.store(row.id, "running", None)
     model.Session.commit()
+    faults.point("validate.running")
+    return row
+
+
+def _validate(upload_id: str) -> str | None:
+    from ckanext.lgdp.submissions import fastcsv, intake
+
+    row = _claim(upload_id)
+    if row is None:
+        found = model.Session.get(Upload, upload_id)
+        return found.status if found is not None else None
 
     pkg = model.Package.get(row.submission_id)
     try:
@@ -526,6 +608,8 @@ def validate_upload(upload_id: str) -> str | None:
     except intake.IntakeError as e:
         _reject(row, e)
     except Exception as e:  # the platform's fault: say so, keep the file
+        if liveness.transient(e):
+            raise  # an outage: retried, not an error of this file
         log.exception("validation of upload %s failed", upload_id)
         model.Session.rollback()
         row = model.Session.get(Upload, upload_id)

@@ -1,0 +1,180 @@
+"""Is a background job still alive behind a record that says it is pending
+or running, and did it fail for a service outage?
+
+"The worker is alive" is no proof that the job is: a worker that was
+killed and started again has the same host, a job whose last commit failed
+leaves its record "running" under a worker that goes on with other jobs,
+and RQ keeps a killed job "started" (and its worker's key) until the job's
+timeout has passed. So a job counts as alive only when RQ says it waits in
+a queue, or when RQ says it started and the worker that took it is still
+registered, still has it as its current job, and (on this host) its
+process is still running.
+
+A job that fails because PostgreSQL went away or Solr is down (see
+``transient``) marks itself so in its RQ meta (``mark_transient``) before it
+fails: the sweep then queues it again after a pause, without counting the
+failure as one of its attempts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import socket
+from typing import Any, Iterator
+
+log = logging.getLogger(__name__)
+
+WAITING = ("queued", "deferred", "scheduled")
+TRANSIENT_META = "lgdp_transient"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    status: str | None  # RQ's status; None when Redis has no such job
+    alive: bool  # waiting in a queue, or being run by a live worker
+    taken: bool  # a worker took it (started, or failed after starting)
+    transient: bool  # it failed for a service outage, and said so
+    ended_at: datetime.datetime | None = None
+
+
+GONE = JobState(status=None, alive=False, taken=False, transient=False)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is running (a zombie is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def process_alive(worker: str | None) -> bool | None:
+    """Whether the process ``host:pid`` runs: True or False on this host,
+    None (not known) for another host or no process."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return pid_alive(int(pid))
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _worker_runs(redis: Any, job: Any) -> bool:
+    """Whether the worker that took ``job`` is registered, has it as its
+    current job and (on this host) is a running process."""
+    from rq.worker import Worker
+
+    if not job.worker_name:
+        return False
+    found = redis.hgetall(Worker.redis_worker_namespace_prefix + job.worker_name)
+    if not found:
+        return False  # its key expired: no heartbeat
+    current = _text(found.get(b"current_job"))
+    if current and current != job.id:
+        return False  # it moved on to another job
+    host, pid = _text(found.get(b"hostname")), _text(found.get(b"pid"))
+    if host == socket.gethostname() and pid.isdigit():
+        return pid_alive(int(pid))
+    return True
+
+
+def job_state(job_id: str | None) -> JobState:
+    """What RQ knows of a job, and whether it is alive."""
+    if not job_id:
+        return GONE
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from ckan.lib.redis import connect_to_redis
+
+    redis = connect_to_redis()
+    try:
+        job = Job.fetch(job_id, connection=redis)
+        status = job.get_status(refresh=True)
+    except NoSuchJobError:
+        return GONE
+    status = getattr(status, "value", status)
+    transient = bool((job.meta or {}).get(TRANSIENT_META))
+    if status in WAITING:
+        return JobState(status=status, alive=True, taken=False, transient=False)
+    if status == "started":
+        return JobState(status=status, alive=_worker_runs(redis, job), taken=True, transient=False)
+    return JobState(status=status, alive=False, taken=status == "failed", transient=transient and status == "failed",
+                    ended_at=job.ended_at)
+
+
+# ---------------------------------------------------------------- service outages
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        if isinstance(orig, BaseException) and id(orig) not in seen:
+            yield orig
+            seen.add(id(orig))
+        current = current.__cause__ or current.__context__
+
+
+# What CKAN's SearchIndexError says when Solr cannot be reached (its text
+# carries pysolr's), as against a document Solr refuses.
+_UNREACHABLE = ("failed to connect", "could not connect", "unhandled error", "connection refused", "connection aborted", "timed out", "max retries",
+                "name or service not known", "503", "service unavailable")
+
+
+def transient(error: BaseException) -> bool:
+    """Whether an error is a service outage the job should be retried after:
+    PostgreSQL gone (a connection invalidated, psycopg2's OperationalError or
+    InterfaceError), Solr or Redis unreachable. A value the table cannot
+    hold, a bug, a refused document are not."""
+    import psycopg2
+    import sqlalchemy.exc as sa_exc
+
+    for e in _chain(error):
+        if isinstance(e, sa_exc.DBAPIError) and (
+                e.connection_invalidated or isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError))):
+            return True
+        if isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            return True
+        if type(e).__name__ in ("SearchIndexError", "SearchError", "SolrError"):
+            text = str(e).lower()
+            if any(s in text for s in _UNREACHABLE):
+                return True
+        if type(e).__module__.startswith("redis") and type(e).__name__ in ("ConnectionError", "TimeoutError"):
+            return True
+        if isinstance(e, (ConnectionRefusedError, ConnectionResetError, socket.timeout)):
+            return True
+    return False
+
+
+def mark_transient(error: BaseException) -> None:
+    """Say in the running RQ job's meta that it failed for an outage (the
+    sweep then retries it without counting an attempt). Best effort: with
+    Redis down there is nothing to say it to."""
+    from rq import get_current_job
+
+    try:
+        job = get_current_job()
+        if job is not None:
+            job.meta[TRANSIENT_META] = f"{type(error).__name__}: {str(error)[:300]}"
+            job.save_meta()
+    except Exception:  # noqa: BLE001 - Redis is down too
+        log.warning("could not mark the job as failed for an outage", exc_info=True)
