@@ -65,6 +65,7 @@ from ckan.lib.redis import connect_to_redis
 from ckan.model import meta
 
 from ckanext.lgdp import config as lgdp_config
+from ckanext.lgdp.ops.liveness import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +97,6 @@ def heartbeat_prefix() -> str:
 
 def heartbeat_key(host: str, pid: int) -> str:
     return f"{heartbeat_prefix()}{host}:{pid}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def heartbeats() -> list[dict[str, Any]]:
