@@ -441,8 +441,17 @@ def overlay(pkg_dicts: list[dict[str, Any]]) -> None:
         Consolidation.submission_id, Consolidation.upload_id, Consolidation.status, Consolidation.problem,
         Consolidation.consolidated_at, Consolidation.attempts,
     ).where(Consolidation.submission_id.in_(list(wanted)))).all()
-    for sub_id, upload_id, status, problem, consolidated_at, attempts in rows:
-        pkg_dict = wanted[sub_id]
+    found = {row[0]: row for row in rows}
+    for sub_id, pkg_dict in wanted.items():
+        if sub_id not in found:
+            # no attempt recorded yet: accepted a moment ago (or before this
+            # record existed, when the dataset itself said how it went)
+            pkg_dict["consolidation_status"] = pkg_dict.get("consolidation_status") or "pending"
+            pkg_dict.setdefault("consolidation_problem", "")
+            pkg_dict.setdefault("consolidated_at", "")
+            pkg_dict["consolidation_attempts"] = 0
+            continue
+        _id, upload_id, status, problem, consolidated_at, attempts = found[sub_id]
         if upload_id != pkg_dict.get("accepted_upload"):
             status, problem, consolidated_at, attempts = "pending", None, None, 0
         pkg_dict["consolidation_status"] = status
