@@ -79,7 +79,8 @@ class Client:
             self.local.s = requests.Session()
         return self.local.s
 
-    def _send(self, action: str, token: str, headers: dict[str, str] | None = None, **kw: Any) -> tuple[int, Any, str, dict]:
+    def _send(self, action: str, token: str, headers: dict[str, str] | None = None,
+              **kw: Any) -> tuple[int, Any, str, dict]:
         try:
             r = self._session().post(f"{self.base}/api/3/action/{action}", timeout=90,
                                      headers={"Authorization": token, **(headers or {})}, **kw)

@@ -175,7 +175,8 @@ class Run:
             rows = self.size.big_rows if name.startswith("kill-consolidation") else self.size.rows
             ret = world.make_return(self.site, f"{world.PREFIX}{self.run_id}-{name}",
                                     f"Fault suite {self.run_id}: {name}", self.people.agency_id)
-            subs = [(c, p) for p in world.periods(self.size.periods + {"kill-validation": 1, "kill-consolidation": 2}.get(name, 0))
+            more = {"kill-validation": 1, "kill-consolidation": 2}.get(name, 0)  # work for the kills
+            subs = [(c, p) for p in world.periods(self.size.periods + more)
                     for c in self.people.councils]
             sc = Scenario(name, TITLES[name], ret, rows, subs)
             if name == "webhook":
@@ -240,7 +241,9 @@ class Run:
         while time.monotonic() < deadline:
             subs = self.obs.submissions(sc.ret["id"])
             ups = {u["id"]: u for u in self.obs.uploads([s["id"] for s in subs.values()])}
-            busy = 0
+            # an upload stored under a refusal, or a duplicate, must be validated too
+            busy = sum(1 for u in ups.values() if u["status"] in ("pending", "running")
+                       and not any(s and s["current_upload"] == u["id"] for s in subs.values()))
             for council, period in sc.subs:
                 name = sc.sub_name(council, period)
                 s = subs.get(name)
@@ -297,7 +300,10 @@ class Run:
             list(pool.map(move, range(len(ready))))
 
     def consolidated(self, sc: Scenario) -> bool:
+        """Every accepted submission's rows in, recorded, and no upload left pending or running."""
         subs = self.obs.submissions(sc.ret["id"])
+        if any(u["status"] in ("pending", "running") for u in self.obs.uploads([s["id"] for s in subs.values()])):
+            return False
         table = self.obs.table(sc.ret["name"])
         for council, period in sc.subs:
             name = sc.sub_name(council, period)
@@ -604,7 +610,8 @@ class Run:
                 rows_now = (self.obs.table(sc.ret["name"])["counts"].get((council.gss, sub["period"]), 0)
                             if council else None)
                 sc.fault("SIGKILL worker", stage=f"consolidation: {hit}", aimed=stage, process=name, pid=pid,
-                         submission=sub["name"] if sub else sid, job_at_kill=job_now or None, rows_in_table_after_kill=rows_now,
+                         submission=sub["name"] if sub else sid, job_at_kill=job_now or None,
+                         rows_in_table_after_kill=rows_now,
                          consolidation_status=sub["consolidation_status"] if sub else None)
             self.workers_back(30)
         sc.notes.append(f"stages of running consolidations seen while aiming ({polls} looks): {dict(self.seen)}")
@@ -781,11 +788,13 @@ class Run:
             if key not in keys:
                 extra_rows += n
                 findings.append(f"{n} rows of {key} in the table, from no accepted submission")
-        if len([r for r in table["resources"] if r["exists"]]) > 1:
-            findings.append("the return has " + str(len(table["resources"])) + " DataStore tables: "
-                            + ", ".join(f"{r['id']} ({r['rows']} rows, datastore_active {r['datastore_active']})"
-                                        for r in table["resources"]))
-        inactive_rows = sum(r["rows"] for r in table["resources"] if not r["datastore_active"] or r["state"] != "active")
+        if len(table["resources"]) > 1:  # one standard version: one table
+            findings.append(f"the return's table dataset has {len(table['resources'])} resources for one standard "
+                            "version: " + ", ".join(
+                                f"{r['id']} ({str(r['rows']) + ' rows' if r['exists'] else 'no table'}, "
+                                f"datastore_active {r['datastore_active']}, {r['state']})" for r in table["resources"]))
+        inactive_rows = sum(r["rows"] for r in table["resources"]
+                            if not r["datastore_active"] or r["state"] != "active")
         if inactive_rows:
             findings.append(f"{inactive_rows} rows sit in a table that is not an active DataStore resource")
         # webhooks
@@ -831,13 +840,15 @@ class Run:
             "scenario": sc.name, "title": sc.title, "return": sc.ret["name"],
             **sc.tally.as_dict(),
             "upload_answers": {str(k): v for k, v in sorted(sc.upload_answers.items())},
-            "submissions": {"expected": len(expected), "found": len(set(subs) & set(expected)), "extra": len(extra_subs),
+            "submissions": {"expected": len(expected), "found": len(set(subs) & set(expected)),
+                            "extra": len(extra_subs),
                             "accepted_expected": len(expected), "accepted": len(sc.accepted_ok),
                             "states": dict(statuses)},
             "uploads": {"expected": up_expected, "found": len(uploads), "duplicated": dup_uploads, "lost": lost_uploads,
                         "states": dict(states), "reuploads": len(sc.reuploads)},
             "rows": {"expected": rows_expected, "found": table["total"], "missing": missing_rows, "extra": extra_rows,
-                     "tables": len(table["resources"])},
+                     "tables": len(table["resources"]),
+                     "tables_existing": sum(r["exists"] for r in table["resources"])},
             "webhooks": hooks or None,
             "lost": lost, "duplicated": duplicated, "stuck": stuck,
             "lost_detail": {"submissions_missing": len(missing_subs), "not_accepted": len(not_accepted),
@@ -861,7 +872,8 @@ class Run:
         print(f"  uploads             expected {u['expected']}, found {u['found']} (duplicated {u['duplicated']}, "
               f"lost {u['lost']}); states {u['states']}" + (f"; sent again {u['reuploads']}" if u["reuploads"] else ""))
         print(f"  rows                accepted rows expected {rows['expected']}, found {rows['found']} "
-              f"(missing {rows['missing']}, extra {rows['extra']}) in {rows['tables']} DataStore table(s)")
+              f"(missing {rows['missing']}, extra {rows['extra']}); {rows['tables']} DataStore resource(s), "
+              f"{rows['tables_existing']} with a table")
         if r["webhooks"]:
             print(f"  webhooks            {json.dumps(r['webhooks'])}")
         print(f"  faults              {len(r['faults'])}; supervisord starts {r['supervisord_starts'] or '{}'}")

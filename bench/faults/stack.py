@@ -259,7 +259,8 @@ def services_up() -> dict[str, bool]:
     """Which of the services answer (PostgreSQL, Redis, Solr)."""
     out = {}
     pg = os.environ.get("LGDP_PG_PORT", "5432")
-    pg_isready = shutil.which("pg_isready") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_isready"))), None)
+    pg_isready = shutil.which("pg_isready") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_isready"))), None)
     out["postgres"] = bool(pg_isready) and subprocess.run(
         [str(pg_isready), "-q", "-h", "127.0.0.1", "-p", pg]).returncode == 0
     redis = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", os.environ.get("LGDP_REDIS_PORT", "6379"), "ping"],
