@@ -123,22 +123,43 @@ class Stack:
             lines += [f"numprocs={numprocs}", "process_name=%(program_name)s-%(process_num)d"]
         return "\n".join(lines) + "\n"
 
+    def write_ini(self) -> str:
+        """test.ini with the scheduler's runs made fast: the sweep every
+        ``tick`` seconds, deliveries every 2 s (6-field crons, seconds first),
+        the daily runs off; the logging of test.ini copied in (an ini that
+        `use`s another does not inherit its logging sections)."""
+        tick = max(1, int(self.tick))
+        settings = {
+            "ckanext.lgdp.schedule.sweep": f"*/{tick} * * * * *",
+            "ckanext.lgdp.schedule.deliver": "*/2 * * * * *",
+            **{f"ckanext.lgdp.schedule.{job}": "" for job in ("pull", "remind", "reviews", "expect")},
+        }
+        text = TEST_INI.read_text("utf-8")
+        logging_part = text[text.index("[loggers]"):] if "[loggers]" in text else ""
+        path = self.folder / "faults.ini"
+        path.write_text("\n".join(["[app:main]", f"use = config:{TEST_INI}",
+                                    *(f"{k} = {v}" for k, v in settings.items())]) + "\n\n" + logging_part, "utf-8")
+        return str(path)
+
     def write_config(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        ini = str(TEST_INI)
         ckan = ckan_bin()
+        ini = self.write_ini() if self.scheduler == "platform" else str(TEST_INI)
+        # the platform's production web server, as ./platform.sh run serves it
+        web = self._program("web", [str(VENV_BIN / "gunicorn"), "-c", "python:ckanext.lgdp.ops.gunicorn_conf",
+                                    "--bind", f"127.0.0.1:{self.port}"])
+        web += f"environment=CKAN_INI=\"{ini}\",CKAN_SITE_URL=\"{self.url}\",LGDP_WEB_WORKERS=\"1\"\n"
         programs = [
-            self._program("web", [ckan, "-c", ini, "run", "--disable-reloader", "--disable-debugger", "--threaded",
-                                  "-H", "127.0.0.1", "-p", str(self.port)]),
+            web,
             self._program("worker", [ckan, "-c", ini, "lgdp", "worker", "lgdp:validation", "default"],
                           numprocs=self.workers),
         ]
         if self.scheduler == "platform":
             programs.append(self._program("scheduler", [ckan, "-c", ini, *SCHEDULER_COMMAND]))
         else:
-            # STAND-IN until `ckan lgdp scheduler` exists: the code of
+            # without the platform's scheduler (an older checkout): the code of
             # `ckan lgdp sweep` and `ckan lgdp deliver` every `tick` seconds
-            # (bench/faults/standin.py). Remove it once the platform has its scheduler.
+            # (bench/faults/standin.py)
             programs.append(self._program("scheduler", [
                 sys.executable, str(Path(__file__).with_name("standin.py")), "--ini", ini, "--tick", str(self.tick)]))
         sock = self.folder / "supervisor.sock"

@@ -34,7 +34,7 @@ from ckan import model
 from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag, StandardVersion
 from ckanext.lgdp.register import standards
-from ckanext.lgdp.repository import TABLE_TYPE, reference
+from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +110,6 @@ def _family_type(return_pkg: model.Package) -> str:
     return "people" if topic in PEOPLE_TOPICS else "other"
 
 
-def _table_resources(table: model.Package) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for res in table.resources:
-        if res.state != "active" or not res.extras.get("datastore_active"):
-            continue
-        try:
-            out[int(res.extras.get("standard_version") or 1)] = res.id
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 # table id -> ((table modified, return modified), indicators): worked out again
 # only when the table (its resources, publication) or its return (its
 # standard) has changed since.
@@ -143,7 +131,9 @@ def table_indicators(table: model.Package) -> list[Indicator]:
 
 
 def _work_out(table: model.Package, return_pkg: model.Package) -> list[Indicator]:
-    resources = _table_resources(table)
+    # the table of each standard version as consolidation decides it (the
+    # oldest resource with a DataStore table), from the database
+    resources = consolidate.version_resources(table.id)
     if not resources:
         return []
     schemas = _schemas(return_pkg)
