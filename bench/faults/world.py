@@ -227,16 +227,25 @@ class Observer:
         rows = self.rows(self.main, """
             SELECT p.id, p.name, p.owner_org,
                    (SELECT json_object_agg(x.key, x.value) FROM package_extra x
-                     WHERE x.package_id = p.id AND x.state = 'active') AS extras
+                     WHERE x.package_id = p.id AND x.state = 'active') AS extras,
+                   c.upload_id, c.status, c.problem
               FROM package p JOIN package_extra e ON e.package_id = p.id
+              LEFT JOIN lgdp_consolidation c ON c.submission_id = p.id
              WHERE p.type = 'submission' AND p.state = 'active'
                AND e.key = 'data_return' AND e.value = :rid AND e.state = 'active'""", rid=return_id)
-        for pid, name, owner, extras in rows:
+        for pid, name, owner, extras, c_upload, c_status, c_problem in rows:
             extras = extras or {}
+            # the consolidation's state is the platform's own record of it
+            # (lgdp_consolidation), for the accepted file; none yet: pending
+            accepted = extras.get("accepted_upload") or ""
+            if accepted and c_upload == accepted:
+                cons, problem = c_status or "", c_problem or ""
+            else:
+                cons, problem = ("pending" if accepted else ""), ""
             out[name] = {"id": pid, "name": name, "owner_org": owner,
                          "status": extras.get("submission_status"),
-                         "consolidation_status": extras.get("consolidation_status") or "",
-                         "consolidation_problem": extras.get("consolidation_problem") or "",
+                         "consolidation_status": cons,
+                         "consolidation_problem": problem,
                          "current_upload": extras.get("current_upload") or "",
                          "accepted_upload": extras.get("accepted_upload") or "",
                          "period": extras.get("period")}

@@ -178,3 +178,44 @@ def mark_transient(error: BaseException) -> None:
             job.save_meta()
     except Exception:  # noqa: BLE001 - Redis is down too
         log.warning("could not mark the job as failed for an outage", exc_info=True)
+
+
+# A job queued this long ago and not in Redis is lost (else: being queued now).
+GRACE = datetime.timedelta(seconds=30)
+
+
+def why_stopped(record: Any, since: datetime.datetime | None, stale: datetime.timedelta,
+                retry_after: datetime.timedelta, now: datetime.datetime) -> str | None:
+    """Why a pending or running job record (an upload's validation, a
+    submission's consolidation: ``status``, ``job_id``, ``worker``,
+    ``started_at``, ``attempts``) needs its job queued again: "lost",
+    "killed" or "outage"; None while its job is alive, was queued a moment
+    ago (``since``, within GRACE), or failed for an outage less than
+    ``retry_after`` ago. A running record with no job in Redis and no known
+    process is given ``stale`` from its start. Counts the attempt of a job
+    killed before it marked its record running, and gives back the one an
+    outage took."""
+    state = job_state(record.job_id)
+    if state.alive:
+        # RQ's word, and the job's own process where it said which
+        return "killed" if record.status == "running" and process_alive(record.worker) is False else None
+    if state.status is None:  # Redis has no such job
+        if record.status == "running":
+            alive = process_alive(record.worker)
+            if alive or (alive is None and record.started_at is not None and now - record.started_at < stale):
+                return None
+            return "killed"
+        if since is not None and now - since < GRACE:
+            return None
+        return "lost"
+    if state.transient:
+        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
+            return None
+        if record.status == "running":
+            record.attempts = max(0, (record.attempts or 0) - 1)
+        return "outage"
+    if record.status == "pending" and state.status == "finished":
+        return "lost"  # it ran for an earlier record, or found nothing to do
+    if record.status == "pending" and state.taken:
+        record.attempts = (record.attempts or 0) + 1  # killed before it marked its record running
+    return "killed"

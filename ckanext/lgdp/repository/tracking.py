@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 QUEUE = "default"
 # A consolidation whose job was killed this many times is interrupted.
 MAX_ATTEMPTS = 3
-# A job queued this long ago and not in Redis is lost (else: being queued now).
-GRACE = datetime.timedelta(seconds=30)
 # A consolidation run in a process of another host (no pid to look at) and
 # running for longer than this has stopped.
 STALE_AFTER = datetime.timedelta(minutes=30)
@@ -295,35 +293,12 @@ def _interrupt(pkg: model.Package, rec: Consolidation, context: Context) -> None
 
 def _stopped(pkg: model.Package, rec: Consolidation, now: datetime.datetime) -> str | None:
     """Why a pending or running consolidation needs its job queued again
-    ("lost", "killed", "outage"), or None while its job is alive (or was
-    queued a moment ago, or failed for an outage a moment ago). Counts the
-    attempt of a job killed before it said it was running, and gives back
-    the one an outage took."""
-    state = liveness.job_state(rec.job_id)
-    if state.alive:
-        return None
-    if state.status is None:  # Redis has no such job
-        if rec.status == "running":
-            alive = liveness.process_alive(rec.worker)  # run in a process (the retry action), not a job
-            if alive or (alive is None and rec.started_at and now - rec.started_at < STALE_AFTER):
-                return None
-            return "killed"
-        since = rec.enqueued_at or _parse(pkg.extras.get("decided_at"))
-        if since is not None and now - since < GRACE:
-            return None
-        return "lost"
-    if state.transient:
-        retry_after = datetime.timedelta(seconds=config.job_retry_after_seconds())
-        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
-            return None
-        if rec.status == "running":
-            rec.attempts = max(0, (rec.attempts or 0) - 1)
-        return "outage"
-    if state.status == "finished" and rec.status == "pending":
-        return "lost"  # it ran for an earlier record, or found nothing to do
-    if rec.status == "pending" and state.taken:
-        rec.attempts = (rec.attempts or 0) + 1  # killed before it said so
-    return "killed"
+    ("lost", "killed", "outage"), or None while its job is alive (see
+    ``liveness.why_stopped``; a running record may also be a retry action
+    run in a web process, not a job)."""
+    return liveness.why_stopped(
+        rec, rec.enqueued_at or _parse(pkg.extras.get("decided_at")), stale=STALE_AFTER,
+        retry_after=datetime.timedelta(seconds=config.job_retry_after_seconds()), now=now)
 
 
 def _held(tables: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -99,44 +99,14 @@ def enqueue_committed(row: Upload) -> bool:
     return True
 
 
-# A job queued this long ago and not in Redis is lost (else: being queued now).
-GRACE = datetime.timedelta(seconds=30)
-
-
 def _stopped(row: Upload) -> str | None:
     """Why an in-progress upload's validation is no longer happening
-    ("lost", "killed", "outage"), or None while its job is alive, or was
-    queued a moment ago, or failed for an outage a moment ago. Counts the
-    attempt of a job killed before it marked the upload running, and gives
-    back the one an outage took."""
-    now = _now()
-    state = liveness.job_state(row.job_id)
-    if state.alive:
-        # RQ's word, and the job's own process where it said which
-        return "killed" if row.status == "running" and liveness.process_alive(row.worker) is False else None
-    if state.status is None:  # Redis has no such job
-        if row.status == "running":
-            alive = liveness.process_alive(row.worker)
-            stale = datetime.timedelta(seconds=config.validation_timeout_seconds() + 60)
-            if alive or (alive is None and row.started_at is not None and now - row.started_at < stale):
-                return None
-            return "killed"
-        since = row.enqueued_at or row.uploaded_at
-        if since is not None and now - since < GRACE:
-            return None
-        return "lost"
-    if state.transient:
-        retry_after = datetime.timedelta(seconds=config.job_retry_after_seconds())
-        if state.ended_at is not None and now - state.ended_at.replace(tzinfo=None) < retry_after:
-            return None
-        if row.status == "running":
-            row.attempts = max(0, (row.attempts or 0) - 1)
-        return "outage"
-    if row.status == "pending" and state.status == "finished":
-        return "lost"
-    if row.status == "pending" and state.taken:
-        row.attempts = (row.attempts or 0) + 1  # killed before it marked the upload running
-    return "killed"
+    ("lost", "killed", "outage"), or None while its job is alive (see
+    ``liveness.why_stopped``)."""
+    return liveness.why_stopped(
+        row, row.enqueued_at or row.uploaded_at,
+        stale=datetime.timedelta(seconds=config.validation_timeout_seconds() + 60),
+        retry_after=datetime.timedelta(seconds=config.job_retry_after_seconds()), now=_now())
 
 
 def _interrupt(row: Upload) -> None:
