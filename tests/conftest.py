@@ -52,8 +52,23 @@ def clean_db(reset_db, reset_queues):
     seconds waiting for them."""
     reset_db()
     reset_queues()
+    _forget_platform_keys()
     for plugin in MIGRATED_PLUGINS:
         migrate(plugin)
+
+
+def _forget_platform_keys() -> None:
+    """The platform's own Redis keys (the scheduler's tick and leader lock,
+    workers' heartbeats, pending quality-check marks) go with the queues: a
+    scheduler or worker of an earlier test (the fault suite's) would
+    otherwise still be seen by the health of the next."""
+    import ckan.plugins.toolkit as tk
+    from ckan.lib.redis import connect_to_redis
+
+    redis = connect_to_redis()
+    keys = list(redis.scan_iter(match=f"ckan:{tk.config.get('ckan.site_id')}:lgdp:*", count=1000))
+    if keys:
+        redis.delete(*keys)
 
 
 def ckan_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
