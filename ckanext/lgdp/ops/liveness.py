@@ -6,9 +6,9 @@ killed and started again has the same host, a job whose last commit failed
 leaves its record "running" under a worker that goes on with other jobs,
 and RQ keeps a killed job "started" (and its worker's key) until the job's
 timeout has passed. So a job counts as alive only when RQ says it waits in
-a queue, or when RQ says it started and the worker that took it is still
-registered, still has it as its current job, and (on this host) its
-process is still running.
+a queue, or when RQ says it started and a live worker's own heartbeat
+(fresh, and on this host its process still running) names it as its
+current job: the same test the scheduler makes of its runs.
 
 A job that fails because PostgreSQL went away or Solr is down (see
 ``transient``) marks itself so in its RQ meta (``mark_transient``) before it
@@ -70,27 +70,14 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")
+def worker_runs(job_id: str) -> bool:
+    """Whether a live worker says, in its own heartbeat, that it runs this
+    job now (fresh, and on this host its process exists; see
+    ``ops.worker.heartbeats``). RQ's registration of the worker is no
+    proof: it outlives a killed process by up to the job's timeout + 60 s."""
+    from ckanext.lgdp.ops.worker import live_heartbeats
 
-
-def _worker_runs(redis: Any, job: Any) -> bool:
-    """Whether the worker that took ``job`` is registered, has it as its
-    current job and (on this host) is a running process."""
-    from rq.worker import Worker
-
-    if not job.worker_name:
-        return False
-    found = redis.hgetall(Worker.redis_worker_namespace_prefix + job.worker_name)
-    if not found:
-        return False  # its key expired: no heartbeat
-    current = _text(found.get(b"current_job"))
-    if current and current != job.id:
-        return False  # it moved on to another job
-    host, pid = _text(found.get(b"hostname")), _text(found.get(b"pid"))
-    if host == socket.gethostname() and pid.isdigit():
-        return pid_alive(int(pid))
-    return True
+    return any(w.get("job") == job_id for w in live_heartbeats())
 
 
 def job_state(job_id: str | None) -> JobState:
@@ -113,7 +100,7 @@ def job_state(job_id: str | None) -> JobState:
     if status in WAITING:
         return JobState(status=status, alive=True, taken=False, transient=False)
     if status == "started":
-        return JobState(status=status, alive=_worker_runs(redis, job), taken=True, transient=False)
+        return JobState(status=status, alive=worker_runs(job.id), taken=True, transient=False)
     return JobState(status=status, alive=False, taken=status == "failed", transient=transient and status == "failed",
                     ended_at=job.ended_at)
 

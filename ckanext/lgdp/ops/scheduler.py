@@ -66,6 +66,7 @@ from ckan.lib import jobs as ckan_jobs
 from ckan.lib.redis import connect_to_redis
 
 from ckanext.lgdp import config as lgdp_config
+from ckanext.lgdp.ops import liveness
 from ckanext.lgdp.ops import worker as ops_worker
 
 log = logging.getLogger(__name__)
@@ -272,9 +273,6 @@ def last_tick() -> dict[str, Any] | None:
 # ---------------------------------------------------------------- a tick (in the scheduler)
 
 
-def _job_is_live(rq_job_id: str) -> bool:
-    """Whether a live worker says it runs this job now."""
-    return any(w.get("job") == rq_job_id for w in ops_worker.live_heartbeats())
 
 
 def enqueue(name: str) -> str:
@@ -304,7 +302,7 @@ def enqueue(name: str) -> str:
                 return "still running"
             again = "the last run was queued but is in no queue"
         elif status == "started":
-            if _job_is_live(ident):
+            if liveness.worker_runs(ident):
                 return "still running"
             again = "the worker running the last run is gone"
         job.delete()
