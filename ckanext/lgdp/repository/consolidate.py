@@ -72,7 +72,7 @@ NOT_SEARCHED = {"upload_id"}
 ADDED_COLUMNS = {"upload_id"}
 
 
-def _site() -> dict[str, Any]:
+def site_context() -> dict[str, Any]:
     """The platform's context for the actions called here; ``use_cache``
     off: a dataset is read from the database, never from the search index
     (see the module's docstring)."""
@@ -139,7 +139,7 @@ def ensure_table(return_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_table(name: str, return_dict: dict[str, Any]) -> dict[str, Any]:
-    return tk.get_action("package_create")(_site(), {
+    return tk.get_action("package_create")(site_context(), {
         "type": TABLE_TYPE,
         "name": name,
         "title": f"{return_dict['title']}: all councils",
@@ -248,7 +248,7 @@ def ensure_resource(table: dict[str, Any], version: int, schema: dict[str, Any])
 
 
 def _create_resource(table: dict[str, Any], version: int, schema: dict[str, Any]) -> str:
-    result = tk.get_action("datastore_create")(_site(), {
+    result = tk.get_action("datastore_create")(site_context(), {
         "resource": {"package_id": table["id"], "name": f"All councils, standard version {version}",
                      "format": "CSV", "standard_version": version,
                      "description": tk._("Rows of submissions validated against version {v} of the data standard").format(v=version)},
@@ -268,7 +268,7 @@ def _complete_resource(resource_id: str, schema: dict[str, Any]) -> None:
         data["indexes"] = ["council_gss", "period"]
     log.warning("completing the DataStore table of resource %s (%s)", resource_id,
                 "columns or flag" if exists else "no table")
-    tk.get_action("datastore_create")(_site(), data)
+    tk.get_action("datastore_create")(site_context(), data)
 
 
 def _boolean(value: str) -> bool:

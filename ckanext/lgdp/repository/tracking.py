@@ -145,13 +145,6 @@ def _announce(pkg: model.Package, event_type: str, problem: str, attempts: int) 
              data={"period": pkg.extras.get("period"), "problem": problem, "attempts": attempts})
 
 
-def site_context() -> Context:
-    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
-
-    user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
-    return {"user": user, "ignore_auth": True, PLATFORM_FLAG: True}  # type: ignore
-
-
 # ---------------------------------------------------------------- one attempt
 
 
@@ -176,7 +169,7 @@ def consolidate_recorded(submission_id: str, context: Context | None = None,
     announced). An outage (PostgreSQL gone, Solr down: liveness.transient)
     is raised, not recorded as a failure: the attempt is left for the sweep
     to queue again."""
-    context = context or site_context()
+    context = context or consolidate.site_context()
     pkg = model.Package.get(submission_id)
     if pkg is None or not pkg.extras.get("accepted_upload"):
         return {"rows": 0, "skipped": "not accepted"}
@@ -228,7 +221,7 @@ def _finish(submission_id: str, context: Context, before: tuple[str, str], statu
 def rebuild(return_id: str | None = None, progress: Any = None, context: Context | None = None) -> dict[str, int]:
     """consolidate.rebuild, each submission it put in recorded as
     consolidated (a job of it still queued runs again, to the same end)."""
-    context = context or site_context()
+    context = context or consolidate.site_context()
 
     def record(done: list[dict[str, Any]]) -> None:
         for item in done:
@@ -362,7 +355,7 @@ def reconcile(context: Context | None = None, now: datetime.datetime | None = No
     :returns: ``{"consolidated": [names], "failed": [{"name", "problem"}],
         "queued": [{"name", "reason"}], "interrupted": [names]}``
     """
-    context = context or site_context()
+    context = context or consolidate.site_context()
     now = now or _now()
     out: dict[str, Any] = {"consolidated": [], "failed": [], "queued": [], "interrupted": []}
     subs = consolidate.accepted_submissions()
