@@ -250,12 +250,18 @@ def queues_status(live: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _label(service: str) -> str:
+    """The service's label, to begin a sentence with."""
+    label = SERVICE_LABELS[service]
+    return label[0].upper() + label[1:]
+
+
 def unavailable_message(service: str) -> str:
     return tk._(
         "{service} is not available at the moment, so nothing was changed. "
         "Please try again in a few minutes; if it persists, tell the platform "
         "administrators."
-    ).format(service=SERVICE_LABELS[service][0].upper() + SERVICE_LABELS[service][1:])
+    ).format(service=_label(service))
 
 
 def _is_api(path: str) -> bool:
@@ -346,7 +352,7 @@ def _stored_then_failed(service: str) -> Response | None:
     message = tk._(
         "{service} failed after part of this request was saved. Check what was saved "
         "before trying again; if it persists, tell the platform administrators."
-    ).format(service=SERVICE_LABELS[service][0].upper() + SERVICE_LABELS[service][1:])
+    ).format(service=_label(service))
     if _is_api(request.path):
         resp = jsonify({"help": request.url, "success": False,
                         "error": {"__type": "Internal Server Error", "message": message}})
