@@ -123,7 +123,8 @@ def _booted_workers(server: WebServer) -> int:
 
 
 @pytest.mark.services
-def test_the_web_survives_a_postgresql_restart(tmp_path_factory):
+def test_the_web_survives_a_postgresql_restart(app, tmp_path_factory):
+    # the DataStore builds its dump URL while the table is made: CKAN's app is needed
     sysadmin = factories.SysadminWithToken()
     headers = {"Authorization": sysadmin["token"]}
     resource_id = _datastore_table(sysadmin)
