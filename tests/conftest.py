@@ -19,6 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 STANDARDS = ROOT / "schemas" / "standards"
 
 
+# Tests that need CKAN running (its plugins, database, index, web server or
+# CLI) are marked `ckan` by the fixtures they use; the rest are pure (the
+# engines: fastcsv, intake, quality checks, calendars, cron strings) and run
+# on their own in seconds: `pytest -m "not ckan"`.
+CKAN_FIXTURES = frozenset({
+    "with_plugins", "clean_db", "clean_index", "non_clean_db", "app", "make_app", "cli",
+    "live_server", "live_worker", "run_worker", "test_request_context", "with_request_context",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if CKAN_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ckan)
+
+
 # Plugins with alembic migrations of their own, and the package holding their
 # `migration/<plugin>/` folder (as `ckan db init` finds them).
 MIGRATED_PLUGINS = {"activity": "ckanext.activity", "lgdp_validation": "ckanext.lgdp", "lgdp": "ckanext.lgdp"}
@@ -43,18 +59,115 @@ def migrate(plugin: str) -> None:
     command.upgrade(alembic_cfg, "head")
 
 
+# ------------------------------------------------ the plugins and the app, kept
+#
+# CKAN's with_plugins loads every plugin of test.ini before a test and unloads
+# them after it, and its app fixture builds a new Flask application for each
+# test: two seconds or more a test, most of the suite's fixed cost. Here both
+# are kept from one test to the next while what they are made of is the same:
+# the configuration as it stands when the fixture runs (test.ini, the test's
+# `ckan_config` marks and whatever an earlier fixture of the test set). Any
+# difference, and the plugins are loaded afresh and the app rebuilt, as CKAN
+# would. CKAN's ckan_config fixture puts the configuration back after every
+# test, which takes away what the plugins' update_config added to it: the
+# configuration the plugins left is kept with them and put back for each test
+# that keeps them.
+
+_kept: dict[str, Any] = {"plugins": None, "loaded_config": None, "app": None}
+
+
+def _fingerprint(config) -> str:
+    return repr(sorted((str(k), repr(v)) for k, v in config.items()))
+
+
+@pytest.fixture
+def with_plugins(ckan_config):
+    import copy
+
+    import ckan.plugins
+
+    before = _fingerprint(ckan_config)
+    if _kept["plugins"] != before:
+        if _kept["plugins"] is not None:
+            ckan.plugins.unload_non_system_plugins()
+        _kept.update(plugins=None, app=None)
+        ckan.plugins.load_all()
+        _kept.update(plugins=before, loaded_config=copy.deepcopy(dict(ckan_config)))
+    else:
+        ckan_config.clear()
+        ckan_config.update(copy.deepcopy(_kept["loaded_config"]))
+    yield
+
+
+@pytest.fixture
+def make_app(ckan_config):
+    """CKAN's make_app, with the application kept while the configuration
+    it was built from is unchanged (see above)."""
+    from ckan.lib.app_globals import _CONFIG_CACHE
+    from ckan.tests import helpers
+
+    _CONFIG_CACHE.clear()
+
+    def make():
+        key = _fingerprint(ckan_config)
+        if _kept["app"] is None or _kept["app"][0] != key:
+            _kept["app"] = (key, helpers._get_test_app())
+        return _kept["app"][1]
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unload_kept_plugins():
+    yield
+    import ckan.plugins
+
+    if _kept["plugins"] is not None:
+        ckan.plugins.unload_non_system_plugins()
+
+
+_database = {"migrated": False}
+
+
 @pytest.fixture
 def clean_db(reset_db, reset_queues):
-    """CKAN's clean_db, followed by the plugins' migrations: the first reset
-    of a session drops every table, the plugins' included. The job queues
-    are emptied with it (CKAN's reset_queues): a job left by an earlier test
-    names rows that no longer exist, and a worker would spend its first
-    seconds waiting for them."""
-    reset_db()
+    """An empty database for the test, made once a session and emptied
+    after: the first use drops every table (CKAN's reset_db) and applies
+    CKAN's and the plugins' migrations; every later one empties all the
+    tables in one TRUNCATE (the migrations' own version tables kept), a
+    tenth of the time of CKAN's clean_db and its migrations again. The job
+    queues are emptied with it (CKAN's reset_queues): a job left by an
+    earlier test names rows that no longer exist, and a worker would spend
+    its first seconds waiting for them."""
+    if _database["migrated"]:
+        _empty_tables()
+    else:
+        reset_db()
+        for plugin in MIGRATED_PLUGINS:
+            migrate(plugin)
+        _database["migrated"] = True
+    factories.fake.unique.clear()
     reset_queues()
     _forget_platform_keys()
-    for plugin in MIGRATED_PLUGINS:
-        migrate(plugin)
+
+
+def _empty_tables() -> None:
+    import sqlalchemy as sa
+
+    from ckan import model
+
+    model.Session.close_all()
+    with model.ensure_engine().begin() as conn:
+        tables = conn.execute(sa.text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()"
+            " AND tablename NOT LIKE '%alembic_version'")).scalars().all()
+        if tables:
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
 def _forget_platform_keys() -> None:
@@ -85,14 +198,30 @@ def ckan_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) 
 
 
 @pytest.fixture
-def run_worker() -> Callable[..., subprocess.CompletedProcess]:
-    """Drain the job queues with a real worker process (the platform's,
-    `ckan lgdp worker`, in burst mode)."""
+def run_worker(app) -> Callable[..., bool]:
+    """Drain the job queues with the platform's worker in burst mode: the
+    function `ckan lgdp worker --burst` runs (ops.worker.work: jobs in the
+    worker's own process, a fresh database session after each), here in the
+    test's process rather than a child that starts CKAN again for every call
+    (five seconds each). The CLI command itself is what `live_worker` runs.
+    CKAN's app (the `app` fixture) gives the jobs the application context a
+    worker has."""
+    import signal
 
-    def run(*queues: str) -> subprocess.CompletedProcess:
-        result = ckan_cli("lgdp", "worker", "--burst", *(queues or ("default",)))
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result
+    from ckan.model import meta
+
+    from ckanext.lgdp.ops import worker as ops_worker
+
+    def run(*queues: str, max_jobs: int | None = None) -> bool:
+        assert not [q for q in queues if q.startswith("-")], "queues only: max_jobs= for --max-jobs"
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        meta.Session.remove()  # the jobs start from what is committed, as in a worker process
+        try:
+            return ops_worker.work(queues or ("default",), burst=True, max_jobs=max_jobs)
+        finally:
+            meta.Session.remove()
+            for sig, handler in handlers.items():  # RQ's stop handlers go with the worker
+                signal.signal(sig, handler)
 
     return run
 
@@ -320,7 +449,7 @@ def file_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
     yield state
@@ -353,7 +482,7 @@ def receiver():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_address[1]}/hook", "got": got, "answers": answers}
     server.shutdown()
 

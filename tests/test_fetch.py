@@ -245,7 +245,7 @@ def other_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "got": got}
     server.shutdown()
 

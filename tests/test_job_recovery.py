@@ -414,7 +414,7 @@ def solr_refusing_writes():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/solr/" + real.split("/solr/", 1)[1]
     server.shutdown()
 

@@ -163,7 +163,7 @@ def test_acceptances_of_one_period_share_one_run_of_the_checks(app, world, live_
     _accept(app, world, "aberdeenshire", "2023-24", dwellings=90000)
     titles = [j["title"] for j in call_action("job_list", queues=["default"])]
     assert sum(t.startswith("lgdp consolidate") for t in titles) == 2
-    run_worker("--max-jobs", "2", "default")  # the two consolidations
+    run_worker("default", max_jobs=2)  # the two consolidations
     titles = [j["title"] for j in call_action("job_list", queues=["default"])]
     assert len(titles) == 1 and titles[0].startswith("lgdp qa ") and titles[0].endswith(" 2023-24")
     run_worker("default")

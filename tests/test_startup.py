@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import ROOT, ckan_cli, platform
 
+# the platform's own processes and scripts: not a pure test
+pytestmark = pytest.mark.ckan
+
 
 @pytest.fixture
 def busy_port():

@@ -17,6 +17,9 @@ import requests
 
 from tests.conftest import ROOT
 
+# the platform's own processes and scripts: not a pure test
+pytestmark = pytest.mark.ckan
+
 SUPERVISOR_SHELL = "set -euo pipefail; source scripts/common.sh; source scripts/ckan.sh; source scripts/supervisor.sh; "
 
 
