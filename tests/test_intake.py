@@ -23,7 +23,7 @@ from ckanext.lgdp.submissions.intake import Intake, IntakeError, formula_errors,
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "corpus"
-STANDARD = ROOT / "schemas" / "standards" / "council-tax-collection.v1.json"
+STANDARD = ROOT / "ckanext" / "lgdp" / "schemas" / "standards" / "council-tax-collection.v1.json"
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text(encoding="utf-8"))
 MAX_BYTES = 10 * 1024 * 1024
 
