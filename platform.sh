@@ -77,6 +77,8 @@ cmd_test() {
     install_all test
     start_services ckan ckan-test
     pg_prepare "$TEST_DB" "$TEST_DS_DB"
+    pg_drop_database "$TEST_WHEEL_DB"
+    pg_database "$TEST_WHEEL_DB" "$LGDP_DB_USER"
     ckan_test_env
     ckan_migrate "$TEST_INI" "$TEST_DS_DB"
     mkdir -p "$LGDP_STATE/test-storage"

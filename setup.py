@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["ckanext", "ckanext.*"]),
     namespace_packages=["ckanext"],
     include_package_data=True,
@@ -20,9 +20,12 @@ setup(
         "ckanext-validation",
         "ckantoolkit",
         "tableschema",
-        "frictionless>=5,<6",
+        # fastcsv.py relies on frictionless internals: the minor release it is
+        # tested against
+        "frictionless>=5.18,<5.19",
         "ckanext-dcat",
-        "pandas",
+        "pandas>=3.1,<3.2",
+        "openpyxl>=3.1.5,<3.2",
     ],
     entry_points="""
         [ckan.plugins]

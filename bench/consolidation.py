@@ -81,7 +81,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-STANDARD = ROOT / "schemas" / "standards" / "annual-return-charter.v1.json"
+STANDARD = ROOT / "ckanext" / "lgdp" / "schemas" / "standards" / "annual-return-charter.v1.json"
 DEV_INI = Path(os.environ.get("LGDP_BENCH_INI") or ROOT / ".state" / "ckan.ini")
 PLATFORM_INI = ROOT / "config" / "platform.ini"
 
@@ -759,7 +759,7 @@ def git_state() -> dict[str, Any]:
                                   timeout=30).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    changed = [ln for ln in git("status", "--porcelain", "--", "ckanext", "schemas").splitlines() if ln]
+    changed = [ln for ln in git("status", "--porcelain", "--", "ckanext").splitlines() if ln]
     return {"commit": git("rev-parse", "--short", "HEAD"), "changed_files": len(changed)}
 
 

@@ -168,7 +168,7 @@ def write_configs() -> dict[str, Path]:
 
 COUNCILS_CSV = ROOT / "ckanext" / "lgdp" / "reference" / "councils.csv"
 
-# Keys are the codes of the topic field of schemas/data_return.yaml.
+# Keys are the codes of the topic field of ckanext/lgdp/schemas/data_return.yaml.
 TOPICS: dict[str, dict[str, list[str]]] = {
     "housing": {
         "subjects": [
@@ -774,7 +774,7 @@ def code_fingerprint(config: str) -> str:
     parts = [(our_plugins() if config == "ours" else CONFIGS[config]["plugins"]).encode()]
     if config == "ours":
         dists += ["ckanext-scheming", "ckanext-validation", "ckanext-dcat"]
-        for path in sorted((ROOT / "ckanext").rglob("*")) + sorted((ROOT / "schemas").rglob("*")):
+        for path in sorted((ROOT / "ckanext").rglob("*")):
             if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json"):
                 parts += [str(path.relative_to(ROOT)).encode(), path.read_bytes()]
     for dist in dists:
@@ -1097,7 +1097,7 @@ def report(n: int, args: argparse.Namespace, seeding: dict[str, Any],
         f"  ours:  {plugins}",
         f"  stock: {CONFIGS['stock']['plugins']}",
         f"  code:  commit {code['commit']}"
-        + (f" with {code['changed_files']} changed files under ckanext/, schemas/, config/"
+        + (f" with {code['changed_files']} changed files under ckanext/, config/"
            if code["changed_files"] else ""),
         "",
         f"  {'site':<16}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}",
@@ -1189,8 +1189,7 @@ def git_state() -> dict[str, Any]:
                                   timeout=30).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    changed = [ln for ln in git("status", "--porcelain", "--", "ckanext", "schemas",
-                                "config").splitlines() if ln]
+    changed = [ln for ln in git("status", "--porcelain", "--", "ckanext", "config").splitlines() if ln]
     return {"commit": git("rev-parse", "--short", "HEAD"), "changed_files": len(changed)}
 
 

@@ -2,7 +2,7 @@
 """Validation throughput: ``fastcsv.validate_csv`` against ``frictionless.validate``.
 
 For each size (default 10,000, 100,000 and 1,000,000 rows) a CSV of the
-12-column standard ``annual-return-charter`` (schemas/standards; two string
+12-column standard ``annual-return-charter`` (ckanext/lgdp/schemas/standards; two string
 key columns with patterns, two integer and eight number columns, minimum 0
 everywhere and maximum 100 on the four percentages) is generated with a
 small number of planted errors: type errors, constraint errors (negative
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LGDP_STATE") or ROOT / ".state")
 DATA = STATE / "bench" / "validation"
 RESULTS = ROOT / "bench" / "results"
-STANDARD = ROOT / "schemas" / "standards" / "annual-return-charter.v1.json"
+STANDARD = ROOT / "ckanext" / "lgdp" / "schemas" / "standards" / "annual-return-charter.v1.json"
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 
 # Targets tracked in bench/README.md.

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Check the translation catalogues of ckanext-lgdp; exit 1 on any problem.
 
-    .venv/bin/python i18n/check_catalogue.py            # every locale in i18n/
+    .venv/bin/python i18n/check_catalogue.py            # every locale in ckanext/lgdp/i18n/
     .venv/bin/python i18n/check_catalogue.py gd         # one locale
 
-For each locale, against i18n/ckanext-lgdp.pot:
+For each locale, against ckanext/lgdp/i18n/ckanext-lgdp.pot:
 
 * every msgid of the template is in the .po, translated (every plural form),
   and not fuzzy; no msgid of the .po is missing from the template;
@@ -30,7 +30,9 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-I18N = Path(__file__).resolve().parent
+# The catalogue ships inside the package; this tool stays in the checkout.
+ROOT = Path(__file__).resolve().parent.parent
+I18N = ROOT / "ckanext" / "lgdp" / "i18n"
 DOMAIN = "ckanext-lgdp"
 POT = I18N / f"{DOMAIN}.pot"
 
@@ -170,7 +172,7 @@ def check_locale(locale: str, template) -> list[str]:
                 print(f"  {locale}: {msgid!r} -> {got!r}")
 
     total = len(catalog_ids)
-    print(f"{po_path.relative_to(I18N.parent)}: {translated}/{total} translated, "
+    print(f"{po_path.relative_to(ROOT)}: {translated}/{total} translated, "
           f"{len(problems)} problem(s)")
     return problems
 
@@ -178,10 +180,10 @@ def check_locale(locale: str, template) -> list[str]:
 def main(argv: list[str]) -> int:
     with POT.open("rb") as f:
         template = read_po(f)
-    print(f"{POT.relative_to(I18N.parent)}: {len([m for m in template if m.id])} msgids")
+    print(f"{POT.relative_to(ROOT)}: {len([m for m in template if m.id])} msgids")
     locales = argv or sorted(p.name for p in I18N.iterdir() if (p / "LC_MESSAGES").is_dir())
     if not locales:
-        print("no locale in i18n/")
+        print("no locale in ckanext/lgdp/i18n/")
         return 1
     failed = False
     for locale in locales:

@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""Add the strings Babel's extractors cannot see to i18n/ckanext-lgdp.pot.
+"""Add the strings Babel's extractors cannot see to ckanext/lgdp/i18n/ckanext-lgdp.pot.
 
 Run after `pybabel extract` (see i18n/README.md), from anywhere:
 
-    .venv/bin/python i18n/extract_schema_labels.py [--pot i18n/ckanext-lgdp.pot]
+    .venv/bin/python i18n/extract_schema_labels.py [--pot ckanext/lgdp/i18n/ckanext-lgdp.pot]
 
 Two sources:
 
-1. The scheming schemas, schemas/*.yaml: ckanext-scheming passes every plain
+1. The scheming schemas, ckanext/lgdp/schemas/*.yaml: ckanext-scheming passes every plain
    string `label`, `help_text`, `form_placeholder` (and `repeating_label`,
    `upload_label`, `form_alert_warning`), and every choice `label`, through
    gettext when it renders a form or a page (scheming_language_text), so they
    are translated by this catalogue. Language dicts ({en: ..., gd: ...}) are
    left alone: scheming does not pass them through gettext. Each string gets
-   a `#: schemas/<file>:<line>` reference.
+   a `#: ckanext/lgdp/schemas/<file>:<line>` reference.
 
 2. Constants translated at run time: a call such as
    `tk._(UPLOAD_LABELS.get(status))` has no literal for Babel to extract, so
@@ -35,8 +35,8 @@ import yaml
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_DIR = ROOT / "schemas"
 PACKAGE_DIR = ROOT / "ckanext" / "lgdp"
+SCHEMA_DIR = PACKAGE_DIR / "schemas"
 
 # Field keys whose plain string values scheming translates with gettext.
 TRANSLATED_KEYS = {
@@ -163,7 +163,7 @@ def runtime_strings() -> list[tuple[str, str, int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pot", default=str(ROOT / "i18n" / "ckanext-lgdp.pot"))
+    parser.add_argument("--pot", default=str(PACKAGE_DIR / "i18n" / "ckanext-lgdp.pot"))
     args = parser.parse_args(argv)
 
     pot = Path(args.pot)

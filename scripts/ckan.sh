@@ -9,6 +9,8 @@ RUN_DB=lgdp
 RUN_DS_DB=lgdp_datastore
 TEST_DB=lgdp_test
 TEST_DS_DB=lgdp_test_datastore
+# emptied at each test run: tests/test_wheel.py migrates it from an installed wheel
+TEST_WHEEL_DB=lgdp_test_wheel
 
 pg_url() { echo "postgresql://$1:$2@127.0.0.1:$LGDP_PG_PORT/$3"; }
 

@@ -16,7 +16,7 @@ import pytest
 from ckan.tests import factories
 
 ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "schemas" / "standards"
+STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
 
 
 # Tests that need CKAN running (its plugins, database, index, web server or

@@ -723,7 +723,7 @@ def test_dockerfile_installs_this_repository_editable(instructions):
     assert any(re.search(entrypoint, c) for c in copies), "init scripts not copied"
 
 
-def test_scheming_schemas_are_in_the_source_tree(platform_ini):
+def test_scheming_schemas_are_in_the_package(platform_ini):
     package_dir = ROOT / "ckanext" / "lgdp"
     for option in ("scheming.dataset_schemas", "scheming.organization_schemas"):
         for ref in platform_ini[option].split():
@@ -740,7 +740,7 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     }
     for needed in (".venv", ".state", ".git", "docker/.env", "**/node_modules"):
         assert needed in patterns, f"{ignore.name} does not exclude {needed}"
-    for kept in ("schemas", "ckanext", "requirements.txt", "setup.py"):
+    for kept in ("ckanext", "requirements.txt", "setup.py", "MANIFEST.in"):
         assert not any(p.split("/")[0] == kept for p in patterns), f"{kept} is excluded"
 
 

@@ -5,7 +5,7 @@ with ``validate_csv`` and with frictionless itself (``frictionless_report``:
 ``frictionless.validate(path, format="csv", schema=...)`` in a trusted
 context), and compares the two reports whole, timings removed. Cases: edge
 cases written by hand, then files generated from the standards in
-``schemas/standards`` and mutated by a seeded random generator. The
+``ckanext/lgdp/schemas/standards`` and mutated by a seeded random generator. The
 generated files are also validated with tiny block sizes, so that block
 boundaries, the switch from line reading to the csv module, the value caches
 and the bisection of a failing column are crossed many times in small files.
@@ -27,7 +27,7 @@ import pytest
 from ckanext.lgdp.submissions import fastcsv
 
 ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "schemas" / "standards"
+STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
 
 
 def _standard(name: str) -> dict:

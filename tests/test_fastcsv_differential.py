@@ -1,7 +1,7 @@
 """fastcsv agrees with frictionless on every field spec of the standards, at every block edge.
 
 A generator of cases, compared whole (timings removed) with frictionless's own
-report. For every distinct field spec found in ``schemas/standards`` (type,
+report. For every distinct field spec found in ``ckanext/lgdp/schemas/standards`` (type,
 format, constraints, missing values, boolean values, membership of the
 primary key), every edge value of that spec (blank, whitespace, signs, leading
 zeros, exponents, inf and nan, very long digits, the bounds and one either
@@ -64,7 +64,7 @@ from ckanext.lgdp.submissions import fastcsv
 from tests.test_fastcsv import _without_timing
 
 ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "schemas" / "standards"
+STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
 LIMIT_ERRORS = 10**6  # every error of a file is compared, none cut
 MIN_CASES = 5000
 CSV_SMALL_BLOCK = 5  # records per csv block for the full csv-mode set

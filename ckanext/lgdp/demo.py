@@ -10,7 +10,6 @@ import csv
 import io
 import json
 from importlib import resources
-from pathlib import Path
 from typing import Any, Callable
 
 from werkzeug.datastructures import FileStorage
@@ -19,8 +18,8 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp.register import lifecycle
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STANDARDS = REPO_ROOT / "schemas" / "standards"
+# The data standards ship inside the package (ckanext/lgdp/schemas/standards).
+STANDARDS = resources.files("ckanext.lgdp").joinpath("schemas/standards")
 
 AGENCIES = [
     {

@@ -185,15 +185,14 @@ class LgdpPlugin(p.SingletonPlugin):
     def get_user_dataset_labels(self, user_obj: Any) -> list[str]:
         return access.user_labels(user_obj)
 
-    # ITranslation: one catalogue for every plugin of the package, in i18n/
-    # at the top of the repository.
+    # ITranslation: one catalogue for every plugin of the package, shipped
+    # inside it (ckanext/lgdp/i18n).
 
     def i18n_domain(self) -> str:
         return "ckanext-lgdp"
 
     def i18n_directory(self) -> str:
-        # <repository>/i18n, three levels up from ckanext/lgdp/plugin.py
-        return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "i18n")
+        return os.path.join(os.path.dirname(os.path.abspath(__file__)), "i18n")
 
     def i18n_locales(self) -> list[str]:
         directory = self.i18n_directory()
