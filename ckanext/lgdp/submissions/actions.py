@@ -27,7 +27,7 @@ from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
 from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, normalised, reports, schema, states, upload_keys
-from ckanext.lgdp.submissions.limits import too_large_message
+from ckanext.lgdp.submissions.intake.limits import too_large_message
 
 log = logging.getLogger(__name__)
 
