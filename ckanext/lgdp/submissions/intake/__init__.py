@@ -8,6 +8,23 @@ all?" and, when it cannot, says why in words a council officer can act on
 validator (``Intake.csv_path``): the upload itself when it already is one, or
 a temporary file (an Excel workbook converted, a byte order mark removed).
 
+``normalise`` is the platform's entry point: the same checks, whose one pass
+over the upload writes its normalised file (``submissions/normalised.py``)
+and hashes the original as it reads it (``Original``), so that after intake
+nothing reads the original again. Messages and notes are in the language of
+the request (the translation catalogue).
+
+The package, one concern a module:
+
+- ``sniffing``: what a file is, from its name and first bytes; encodings;
+- ``text``: CSV files, the header line and the one streaming pass;
+- ``workbooks``: Excel workbooks, checked as ZIPs and converted;
+- ``normalising``: ``Original`` (read and hashed once) and ``Output`` (the
+  CSV written once, hashed, its header matched to the standard);
+- ``limits``: what a table may hold, and the request size gate;
+- ``messages``: ``IntakeError`` and the messages shared by the checks;
+- ``injection``: ``formula_errors``, the CSV injection step of validation.
+
 Checks run cheapest first and stop at the first problem:
 
 1. ``too-large`` (413): the size, from the file system.
@@ -75,9 +92,11 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+import ckan.plugins.toolkit as tk
+
 from .injection import formula_errors
 from .limits import NO_LIMITS, Limits
-from .messages import ACCEPTED, SAVE_AS_CSV, IntakeError, empty, markup, size_text, unsupported
+from .messages import N_, IntakeError, accepted, empty, markup, named_as, save_as_csv, too_large, unsupported
 from .normalising import Intake, Original, Output
 from .sniffing import HEAD, blank, extension, ole2, sniff
 from .text import inspect_csv
@@ -119,12 +138,7 @@ def _inspect(original: Original, filename: str, output: Callable[[bool], Output 
     path = original.path
     size = original.size
     if size > max_bytes:
-        raise IntakeError(
-            "too-large",
-            f"The file is {size_text(size)}, over the {size_text(max_bytes)} limit for an upload. "
-            "Check it holds only the return (no extra sheets, images or thousands of "
-            "empty formatted rows); a workbook saved as CSV UTF-8 is usually much smaller.",
-            status=413, details={"bytes": size, "max_bytes": max_bytes})
+        raise too_large(size, max_bytes)
 
     ext = extension(filename or os.path.basename(path))
     if ext not in ("csv", "xlsx", "xls"):
@@ -147,24 +161,26 @@ def _inspect(original: Original, filename: str, output: Callable[[bool], Output 
     if kind in ("html", "xml"):
         raise markup(kind, what, ext)
     if ext != "csv":
-        found = what if kind == "binary" else "plain text"
-        hint = ("if it is a CSV file, rename it to end in .csv; otherwise open it in Excel "
-                "and save it as Excel Workbook (.xlsx)" if kind != "binary" else
-                "open the return in Excel, save it as Excel Workbook (.xlsx) or CSV UTF-8 "
-                "and upload that file")
-        raise IntakeError(
-            "xlsx-invalid",
-            f"This file is named .{ext} but holds {found}, not an Excel workbook: {hint}.",
-            details={"found": found, "named": ext})
+        if kind == "binary":
+            message = tk._("This file is named .{ext} but holds {found}, not an Excel workbook: open the return in "
+                           "Excel, save it as Excel Workbook (.xlsx) or CSV UTF-8 and upload that file.")
+        else:
+            message = tk._("This file is named .{ext} but holds {found}, not an Excel workbook: if it is a CSV "
+                           "file, rename it to end in .csv; otherwise open it in Excel and save it as Excel "
+                           "Workbook (.xlsx).")
+        found = what if kind == "binary" else N_("plain text")
+        raise IntakeError("xlsx-invalid", message.format(ext=ext, found=named_as(found)),
+                          details={"found": found, "named": ext})
     if kind == "utf16":
         raise IntakeError(
             "encoding",
-            f"The file is saved as {what} (Excel calls it \"Unicode Text\"), not UTF-8. "
-            f"{SAVE_AS_CSV} and upload the new file.",
+            tk._('The file is saved as {found} (Excel calls it "Unicode Text"), not UTF-8. '
+                 "{save_as_csv} and upload the new file.").format(found=what, save_as_csv=save_as_csv()),
             details={"line": 1, "byte": 0, "found": what.lower()})
     if kind == "binary":
         raise IntakeError(
             "binary-not-csv",
-            f"This file is {what}, not a CSV file. Upload the return itself as {ACCEPTED}.",
+            tk._("This file is {found}, not a CSV file. Upload the return itself as {accepted}.").format(
+                found=named_as(what), accepted=accepted()),
             status=415, details={"found": what})
     return inspect_csv(original, head, output, limits)

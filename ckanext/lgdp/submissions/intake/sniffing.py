@@ -7,7 +7,9 @@ import codecs
 import os
 import re
 
-from .messages import ACCEPTED, IntakeError
+import ckan.plugins.toolkit as tk
+
+from .messages import N_, IntakeError, accepted
 
 CHUNK = 1 << 20
 HEAD = 64 * 1024
@@ -38,21 +40,21 @@ def blank(head: bytes, size: int, path: str) -> bool:
 # Magic numbers of things people upload by mistake. A ZIP or OLE2 container
 # is told apart further on.
 _MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
+    (b"\x89PNG\r\n\x1a\n", N_("a PNG image")),
+    (b"\xff\xd8\xff", N_("a JPEG image")),
+    (b"GIF87a", N_("a GIF image")),
+    (b"GIF89a", N_("a GIF image")),
     (b"BM", ""),  # checked below: too short to trust alone
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"%PDF-", "a PDF document"),
-    (b"MZ", "a Windows program"),
-    (b"\x7fELF", "a program"),
-    (b"\x1f\x8b", "a compressed (gzip) file"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"{\\rtf", "a Rich Text (RTF) document"),
-    (b"%!PS", "a PostScript document"),
+    (b"II*\x00", N_("a TIFF image")),
+    (b"MM\x00*", N_("a TIFF image")),
+    (b"%PDF-", N_("a PDF document")),
+    (b"MZ", N_("a Windows program")),
+    (b"\x7fELF", N_("a program")),
+    (b"\x1f\x8b", N_("a compressed (gzip) file")),
+    (b"Rar!\x1a\x07", N_("a RAR archive")),
+    (b"7z\xbc\xaf\x27\x1c", N_("a 7-Zip archive")),
+    (b"{\\rtf", N_("a Rich Text (RTF) document")),
+    (b"%!PS", N_("a PostScript document")),
 ]
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MARKUP = re.compile(
@@ -86,7 +88,7 @@ def sniff(head: bytes) -> tuple[str, str]:
         if head.startswith(magic):
             if magic == b"BM":
                 if len(head) > 14 and head[6:10] == b"\x00\x00\x00\x00":
-                    return "binary", "a bitmap (BMP) image"
+                    return "binary", N_("a bitmap (BMP) image")
                 continue
             return "binary", what
     text = head[3:] if head.startswith(codecs.BOM_UTF8) else head
@@ -94,16 +96,16 @@ def sniff(head: bytes) -> tuple[str, str]:
     if start.startswith(b"<"):
         lowered = start.lower()
         if _MARKUP.match(start) or b"<html" in lowered:
-            return "html", "a web page (HTML)"
+            return "html", N_("a web page (HTML)")
         if b"urn:schemas-microsoft-com:office:spreadsheet" in head:
-            return "xml", "an Excel 2003 XML spreadsheet"
+            return "xml", N_("an Excel 2003 XML spreadsheet")
         if lowered.startswith((b"<?xml", b"<!doctype", b"<svg", b"<rss", b"<feed")):
-            return "xml", "an XML document"
+            return "xml", N_("an XML document")
     if b"\x00" in head:
-        return "binary", "binary data (it contains NUL bytes)"
+        return "binary", N_("binary data (it contains NUL bytes)")
     sample = head[:8192]
     if sample and len(sample.translate(None, delete=_CONTROL)) < 0.9 * len(sample):
-        return "binary", "binary data"
+        return "binary", N_("binary data")
     return "text", ""
 
 
@@ -130,21 +132,22 @@ def ole2(path: str, ext: str) -> IntakeError:
                     found.add(what)
             tail = data[-64:]
     if "encrypted" in found:
-        message = ("This workbook is protected with a password, so it cannot be read. "
-                   "In Excel use File > Info > Protect Workbook > Encrypt with Password, "
-                   "delete the password, save it as .xlsx or CSV UTF-8 and upload it again.")
+        message = tk._("This workbook is protected with a password, so it cannot be read. "
+                       "In Excel use File > Info > Protect Workbook > Encrypt with Password, "
+                       "delete the password, save it as .xlsx or CSV UTF-8 and upload it again.")
         what = "encrypted"
     elif "doc" in found or "ppt" in found:
         what = "doc" if "doc" in found else "ppt"
-        name = "a Word document" if what == "doc" else "a PowerPoint presentation"
-        message = f"This file is {name}, not a table. Upload the return as {ACCEPTED}."
+        name = tk._("a Word document") if what == "doc" else tk._("a PowerPoint presentation")
+        message = tk._("This file is {found}, not a table. Upload the return as {accepted}.").format(
+            found=name, accepted=accepted())
         if ext == "csv":
             return IntakeError("binary-not-csv", message, status=415, details={"found": what})
     else:
         what = "xls"
-        message = ("This is an old Excel 97-2003 workbook (.xls format), which cannot be "
-                   "read. Open it in Excel and use File > Save As to save it as Excel "
-                   "Workbook (.xlsx) or CSV UTF-8, then upload that file.")
+        message = tk._("This is an old Excel 97-2003 workbook (.xls format), which cannot be "
+                       "read. Open it in Excel and use File > Save As to save it as Excel "
+                       "Workbook (.xlsx) or CSV UTF-8, then upload that file.")
     return IntakeError("xlsx-invalid", message, details={"found": what, "named": ext})
 
 

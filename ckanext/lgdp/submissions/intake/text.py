@@ -7,9 +7,11 @@ import csv
 import re
 from typing import Callable
 
+import ckan.plugins.toolkit as tk
+
 from .limits import NO_LIMITS, Limits
 from .normalising import Intake, Original, Output
-from .messages import (DELIMITERS, SAVE_AS_CSV, IntakeError, cell_too_long, delimiter_error, too_many_columns,
+from .messages import (DELIMITERS, IntakeError, cell_too_long, delimiter_error, save_as_csv, too_many_columns,
                        too_many_rows)
 from .sniffing import CHUNK, guess_encoding
 
@@ -32,14 +34,15 @@ def _encoding_error(data: bytes, pos: int, offset: int, line: int) -> IntakeErro
     try:
         char = bad.decode("cp1252" if found == "windows-1252" else found)
         if char.isprintable():
-            shown = f', "{char}" in {name}'
+            shown = tk._(', "{char}" in {encoding}').format(char=char, encoding=name)
     except (LookupError, UnicodeDecodeError):
         pass
     return IntakeError(
         "encoding",
-        f"The file is not saved as UTF-8 (it looks like {name}): line {line} has a "
-        f"character that cannot be read (byte 0x{bad.hex().upper()}{shown}). "
-        f"{SAVE_AS_CSV} and upload the new file.",
+        tk._("The file is not saved as UTF-8 (it looks like {encoding}): line {line} has a "
+             "character that cannot be read (byte {byte}{shown}). "
+             "{save_as_csv} and upload the new file.").format(
+            encoding=name, line=line, byte=f"0x{bad.hex().upper()}", shown=shown, save_as_csv=save_as_csv()),
         details={"line": line, "byte": offset, "found": found,
                  "value": f"0x{bad.hex().upper()}"})
 
@@ -77,8 +80,9 @@ def _long_cell(path: str, skip: int, limit: int) -> IntakeError | None:
         except csv.Error as e:
             return IntakeError(
                 "cell-too-long",
-                f"A cell of this file is too long to read ({e}); a cell may hold at most {limit:,} "
-                "characters. Check for a quote mark left open, and upload the file again.",
+                tk._("A cell of this file is too long to read ({error}); a cell may hold at most {limit:,} "
+                     "characters. Check for a quote mark left open, and upload the file again.").format(
+                    error=e, limit=limit),
                 details={"max_chars": limit})
     return None
 
@@ -94,7 +98,7 @@ def inspect_csv(original: Original, head: bytes, output: Callable[[bool], Output
     skip = 0
     if head.startswith(codecs.BOM_UTF8):
         skip = len(codecs.BOM_UTF8)
-        notes.append("UTF-8 byte order mark (BOM) removed")
+        notes.append(tk._("UTF-8 byte order mark (BOM) removed"))
 
     # The start first: a bad byte there is reported before the header is judged.
     body = head[skip:]
@@ -107,8 +111,8 @@ def inspect_csv(original: Original, head: bytes, output: Callable[[bool], Output
     if not first.strip():
         raise IntakeError(
             "header-missing",
-            "Line 1 of the file is blank: the column names must be on the first line. "
-            "Delete the empty lines above the column names and upload the file again.",
+            tk._("Line 1 of the file is blank: the column names must be on the first line. "
+                 "Delete the empty lines above the column names and upload the file again."),
             details={"line": 1})
     sep = re.fullmatch(r'\s*"?sep=(.?)"?\s*', first, re.IGNORECASE)
     if sep:
@@ -116,13 +120,13 @@ def inspect_csv(original: Original, head: bytes, output: Callable[[bool], Output
             raise delimiter_error(sep.group(1), first, from_sep_line=True)
         # Excel's "sep=," hint: harmless, but it would be read as the header.
         skip += after
-        notes.append('Excel\'s "sep=," first line removed')
+        notes.append(tk._('Excel\'s "sep=," first line removed'))
         first, _ = _first_line(body[after:])
         if not first.strip():
             raise IntakeError(
                 "header-missing",
-                'The line after Excel\'s "sep=," line is blank: the column names must '
-                "come first. Delete the empty lines above them and upload the file again.",
+                tk._('The line after Excel\'s "sep=," line is blank: the column names must '
+                     "come first. Delete the empty lines above them and upload the file again."),
                 details={"line": 2})
     commas = _fields(first, ",")
     best = max(DELIMITERS, key=lambda d: _fields(first, d))
@@ -183,8 +187,9 @@ def _stream(original: Original, skip: int, out: Output | None,
                 line = _line_of(data, nul, newlines, returns)
                 raise IntakeError(
                     "binary-not-csv",
-                    f"Line {line} of the file holds binary data (a NUL byte), so it is "
-                    f"not a text CSV file. {SAVE_AS_CSV} and upload the new file.",
+                    tk._("Line {line} of the file holds binary data (a NUL byte), so it is "
+                         "not a text CSV file. {save_as_csv} and upload the new file.").format(
+                        line=line, save_as_csv=save_as_csv()),
                     status=415, details={"line": line, "byte": offset + nul})
             if data.isascii():
                 consumed = len(data)

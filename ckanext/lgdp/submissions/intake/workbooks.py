@@ -11,8 +11,11 @@ import warnings
 import zipfile
 from typing import Any, Callable, Iterator
 
+import ckan.plugins.toolkit as tk
+
 from .limits import NO_LIMITS, Limits
-from .messages import ACCEPTED, IntakeError, bomb, cell_too_long, corrupt, size_text, too_many_columns, too_many_rows
+from .messages import (N_, IntakeError, accepted, bomb, cell_too_long, corrupt, named_as, size_text, too_many_columns,
+                       too_many_rows)
 from .normalising import Intake, Output
 from .sniffing import CHUNK
 
@@ -36,41 +39,42 @@ def inspect_zip(path: str, ext: str, zip_limits: tuple[int, int], output: Callab
             if ext == "csv":
                 raise IntakeError(
                     "binary-not-csv",
-                    f"This file is {what}, not a CSV file. Upload the return itself as "
-                    f"{ACCEPTED}.", status=415, details={"found": what})
-            hint = (" In LibreOffice use File > Save As and choose Excel 2007-365 (.xlsx)."
+                    tk._("This file is {found}, not a CSV file. Upload the return itself as {accepted}.").format(
+                        found=named_as(what), accepted=accepted()), status=415, details={"found": what})
+            hint = (" " + tk._("In LibreOffice use File > Save As and choose Excel 2007-365 (.xlsx).")
                     if "OpenDocument" in what else "")
             raise IntakeError(
                 "xlsx-invalid",
-                f"This file is {what}, not an Excel workbook (.xlsx). Upload the return as "
-                f"{ACCEPTED}.{hint}", details={"found": what})
+                tk._("This file is {found}, not an Excel workbook (.xlsx). Upload the return as {accepted}.").format(
+                    found=named_as(what), accepted=accepted()) + hint, details={"found": what})
         if len(infos) > MAX_ZIP_ENTRIES:
-            raise bomb(f"it holds {len(infos):,} parts (the limit is {MAX_ZIP_ENTRIES:,})",
+            raise bomb(tk._("it holds {parts:,} parts (the limit is {limit:,})").format(
+                parts=len(infos), limit=MAX_ZIP_ENTRIES),
                         {"entries": len(infos), "max_entries": MAX_ZIP_ENTRIES})
         total = sum(i.file_size for i in infos)
         if total > max_uncompressed:
             raise bomb(
-                f"it would expand to {size_text(total)} when opened (the limit is "
-                f"{size_text(max_uncompressed)})",
+                tk._("it would expand to {size} when opened (the limit is {limit})").format(
+                    size=size_text(total), limit=size_text(max_uncompressed)),
                 {"uncompressed": total, "max_uncompressed": max_uncompressed})
         for i in infos:
             if i.file_size > RATIO_CHECK_FROM and i.file_size > max_ratio * max(i.compress_size, 1):
                 ratio = i.file_size // max(i.compress_size, 1)
                 raise bomb(
-                    f'its part "{i.filename}" is compressed {ratio:,} to 1 (the limit is '
-                    f"{max_ratio} to 1)",
+                    tk._('its part "{part}" is compressed {ratio:,} to 1 (the limit is {limit} to 1)').format(
+                        part=i.filename, ratio=ratio, limit=max_ratio),
                     {"entry": i.filename, "ratio": ratio, "max_ratio": max_ratio})
         if any(i.flag_bits & 0x1 for i in infos):
             raise IntakeError(
                 "xlsx-invalid",
-                "The parts of this workbook are encrypted, so it cannot be read. Remove the "
-                f"password and upload it again, or upload the return as {ACCEPTED}.",
+                tk._("The parts of this workbook are encrypted, so it cannot be read. Remove the "
+                     "password and upload it again, or upload the return as {accepted}.").format(accepted=accepted()),
                 details={"found": "encrypted-zip"})
 
     notes = []
     if ext != "xlsx":
-        notes.append(f"the file is named .{ext} but is an Excel workbook (.xlsx): it was "
-                     "read as one")
+        notes.append(tk._("the file is named .{ext} but is an Excel workbook (.xlsx): it was "
+                          "read as one").format(ext=ext))
     return convert_xlsx(path, ext, notes, output, limits)
 
 
@@ -82,32 +86,32 @@ def _zip_kind(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | N
             n.startswith("xl/") and n.endswith(".xml") and "workbook" in n.lower() for n in names):
         return None
     if any(n.startswith("xl/") and n.endswith(".bin") and "workbook" in n.lower() for n in names):
-        return "an Excel binary workbook (.xlsb)"
+        return N_("an Excel binary workbook (.xlsb)")
     if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
         mimetype = archive.read("mimetype")
         if b"opendocument.spreadsheet" in mimetype:
-            return "an OpenDocument spreadsheet (.ods)"
+            return N_("an OpenDocument spreadsheet (.ods)")
         if b"opendocument" in mimetype:
-            return "an OpenDocument file"
+            return N_("an OpenDocument file")
     if "word/document.xml" in names:
-        return "a Word document"
+        return N_("a Word document")
     if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation"
-    return "a ZIP archive"
+        return N_("a PowerPoint presentation")
+    return N_("a ZIP archive")
 
 
 def _choose_sheet(workbook: Any) -> tuple[Any, str]:
     visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"]
     for ws in visible:
         if ws.title.strip().lower() == "data":
-            return ws, f"converted from sheet '{ws.title}' of an Excel workbook"
+            return ws, tk._("converted from sheet '{sheet}' of an Excel workbook").format(sheet=ws.title)
     if not visible:
         return None, ""
     ws = visible[0]
-    note = f"converted from sheet '{ws.title}' of an Excel workbook"
+    note = tk._("converted from sheet '{sheet}' of an Excel workbook").format(sheet=ws.title)
     if len(visible) > 1:
-        note += (f" (the first of its {len(visible)} visible sheets; name a sheet 'Data' "
-                 "to have that one read instead)")
+        note += " " + tk._("(the first of its {n} visible sheets; name a sheet 'Data' "
+                           "to have that one read instead)").format(n=len(visible))
     return ws, note
 
 
@@ -162,8 +166,8 @@ def convert_xlsx(path: str, ext: str, notes: list[str], output: Callable[[bool],
         if sheet is None:
             raise IntakeError(
                 "xlsx-empty",
-                "This workbook has no visible worksheet to read. Put the return in a "
-                "visible sheet named 'Data' and upload it again.", details={})
+                tk._("This workbook has no visible worksheet to read. Put the return in a "
+                     "visible sheet named 'Data' and upload it again."), details={})
         notes.append(note)
         sheet.reset_dimensions()  # stored dimensions can run to row 1,048,576
         formula_rows: Iterator[Any] | None = None
@@ -218,7 +222,7 @@ def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any, li
             at = max(range(len(cells)), key=lambda i: len(cells[i]))
             cell = row[at]
             raise cell_too_long(getattr(cell, "row", 0) or 0, at + 1, len(cells[at]), limits.cell_chars,
-                                 where=f"Cell {getattr(cell, 'coordinate', '')} of sheet '{sheet.title}'")
+                                sheet=sheet.title, cell=getattr(cell, "coordinate", ""))
         if limits.rows is not None and written + blank_run >= limits.rows and cells and width is not None:
             raise too_many_rows(limits.rows)
         if width is None:
@@ -228,8 +232,8 @@ def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any, li
             if blank_run:
                 raise IntakeError(
                     "header-missing",
-                    f"Row 1 of sheet '{sheet.title}' is empty: the column names must be in "
-                    f"row 1. Delete the empty rows above them and upload the file again.",
+                    tk._("Row 1 of sheet '{sheet}' is empty: the column names must be in "
+                         "row 1. Delete the empty rows above them and upload the file again.").format(sheet=sheet.title),
                     details={"sheet": sheet.title, "row": 1})
             width = len(cells)
             writer.writerow(cells)
@@ -244,20 +248,21 @@ def _write_sheet(sheet: Any, formula_rows: Iterator[Any] | None, writer: Any, li
         writer.writerow(cells + [""] * (width - len(cells)))
     if uncalculated:
         cell, formula = uncalculated[0]
-        more = f" (and {n_uncalculated - 1} more)" if n_uncalculated > 1 else ""
+        more = " " + tk._("(and {n} more)").format(n=n_uncalculated - 1) if n_uncalculated > 1 else ""
         raise IntakeError(
             "xlsx-uncalculated",
-            f"Cell {cell} of sheet '{sheet.title}' holds a formula ({formula}) that has never "
-            f"been calculated{more}, so its value is unknown: the file was probably made by "
-            "a program rather than Excel. Open it in Excel (press F9 if calculation is set "
-            "to manual), save it and upload it again, or save it as CSV UTF-8.",
+            tk._("Cell {cell} of sheet '{sheet}' holds a formula ({formula}) that has never "
+                 "been calculated{more}, so its value is unknown: the file was probably made by "
+                 "a program rather than Excel. Open it in Excel (press F9 if calculation is set "
+                 "to manual), save it and upload it again, or save it as CSV UTF-8.").format(
+                cell=cell, sheet=sheet.title, formula=formula, more=more),
             details={"sheet": sheet.title, "cell": cell, "formula": formula,
                      "cells": [c for c, _ in uncalculated], "count": n_uncalculated})
     if width is None:
         raise IntakeError(
             "xlsx-empty",
-            f"Sheet '{sheet.title}' of this workbook is empty. Put the return in a sheet "
-            "named 'Data' (column names in row 1) and upload it again.",
+            tk._("Sheet '{sheet}' of this workbook is empty. Put the return in a sheet "
+                 "named 'Data' (column names in row 1) and upload it again.").format(sheet=sheet.title),
             details={"sheet": sheet.title})
     return written
 
