@@ -332,18 +332,8 @@ def test_too_many_rows_are_refused_before_they_are_validated(app, world, ckan_co
 
 
 def test_a_workbook_too_wide_or_with_a_long_cell_is_refused(app, world, ckan_config, monkeypatch):
-    import openpyxl
-
     people = world["people"]
-
-    def workbook(rows):
-        wb = openpyxl.Workbook()
-        ws = wb.active
-        for r in rows:
-            ws.append(r)
-        out = io.BytesIO()
-        wb.save(out)
-        return out.getvalue()
+    workbook = _workbook
 
     wide = workbook([CTAS_HEADER + [f"x{i}" for i in range(20)], ctas_rows()[1]])
     answer = push(app, people["a_editor"], wide, filename="wide.xlsx", status=409)["error"]
