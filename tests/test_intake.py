@@ -306,7 +306,7 @@ def test_web_page_named_xls_and_xlsx_named_xls(tmp_path):
 def test_encoding_errors_are_found_anywhere_with_their_line(tmp_path, monkeypatch):
     """Small chunks put multi-byte characters across chunk boundaries: they
     must pass, and a bad byte deep in the file must give its line and byte."""
-    monkeypatch.setattr(intake_module, "CHUNK", 7)
+    monkeypatch.setattr(intake_module.text, "CHUNK", 7)
     monkeypatch.setattr(intake_module, "HEAD", 16)
     lines = ["name,town"] + [f"Café {i},Aberdeen – ‘City’ £" for i in range(300)]
     good = ("\n".join(lines) + "\n").encode("utf-8")

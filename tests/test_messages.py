@@ -260,3 +260,25 @@ def test_a_fraction_where_a_percentage_is_wanted_is_queried(app, tmp_path):
                                 "this reads as under 1%. If it means 96%, write 96; otherwise explain it")
     path.write_text(CTAS_HEADER + "\nS12000033,2023-24,1,1,1,96\n", encoding="utf-8")
     assert _in(app, "en", lambda: jobs.percentage_queries(str(path), ctas())) == []
+
+
+def test_intake_refusals_and_notes_speak_the_language_of_the_upload(app, tmp_path):
+    """Intake's own sentences (each refusal, and the notes on a file it
+    reads) go through the catalogue: a Gaelic request gets them in Gaelic."""
+    english = _in(app, "en", lambda: intake_errors(tmp_path))
+    gaelic = _in(app, "gd", lambda: intake_errors(tmp_path))
+    assert [e["type"] for e in english] == [e["type"] for e in gaelic]
+    for en, gd in zip(english, gaelic):
+        assert en["message"] != gd["message"], en["message"]
+    assert any(e["message"].startswith("The file is empty (0 bytes)") for e in english)
+    assert any(e["message"].startswith("Tha am faidhle falamh (0 baidht)") for e in gaelic)
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + CTAS_HEADER.encode() + b"\nS12000033,2023-24,1,1,1,1\n")
+
+    def notes():
+        with intake.inspect_upload(str(bom), "bom.csv", max_bytes=10_000) as found:
+            return found.notes
+
+    assert _in(app, "en", notes) == ["UTF-8 byte order mark (BOM) removed"]
+    assert _in(app, "gd", notes) == ["chaidh comharra òrdugh nam baidht UTF-8 (BOM) a thoirt air falbh"]

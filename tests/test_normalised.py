@@ -137,29 +137,124 @@ def test_spaced_and_titled_column_names_are_validated_queried_and_consolidated_a
     assert record["chargeable_dwellings"] == 117000 and float(record["collected_by_year_end_gbp"]) == 120000000
 
 
-def test_the_original_is_read_once(app, world, live_worker, monkeypatch):
-    """Intake at the upload makes the normalised file; the job reads that file
-    and never converts or inspects the original again."""
-    from ckanext.lgdp.submissions import intake
-
+def _counting(monkeypatch, module, name):
+    """Wrap ``module.name`` (a real function, still run) to count its calls."""
     calls = []
-    real = intake.inspect_upload
+    real = getattr(module, name)
 
     def counting(*args, **kwargs):
-        calls.append(args[0])
+        calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(intake, "inspect_upload", counting)
-    people = world["people"]
-    answer = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]
-    upload_id = answer["upload"]["id"]
-    assert len(calls) == 1 and normalised.exists(upload_id)
-    # the job, here in-process: it reads the normalised file only
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+class _HashCount:
+    """hashlib for the modules an upload passes through (intake, the
+    normalised file, the idempotency keys, the jobs): the real SHA-256, with
+    the bytes each digest is given counted."""
+
+    def __init__(self, monkeypatch):
+        from ckanext.lgdp.submissions import intake, upload_keys
+
+        self.hashed = 0
+        for module in (intake.normalising, normalised, upload_keys, jobs):
+            monkeypatch.setattr(module, "hashlib", self, raising=False)
+
+    def sha256(self):
+        counter, digest = self, hashlib.sha256()
+
+        class Counted:
+            def update(self, data):
+                counter.hashed += len(data)
+                digest.update(data)
+
+            def hexdigest(self):
+                return digest.hexdigest()
+
+        return Counted()
+
+
+def _workbook(rows) -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in rows:
+        ws.append(r)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _validate_in_process(upload_id: str) -> None:
     row = _row(upload_id)
     row.status = "pending"
     model.Session.commit()
     assert jobs.validate_upload(upload_id) == "valid", (_row(upload_id).problem_code, _row(upload_id).problem)
-    assert len(calls) == 1
+
+
+def test_the_original_is_read_once(app, world, monkeypatch):
+    """Intake at the upload makes the normalised file in its one pass over a
+    CSV, hashing the original as it reads it; the job reads that file and
+    never inspects or hashes the original again."""
+    from ckanext.lgdp.submissions import intake
+
+    calls = _counting(monkeypatch, intake, "normalise")
+    hashes = _HashCount(monkeypatch)
+    content = csv_bytes(ctas_rows())
+    answer = push(app, world["people"]["a_editor"], content)["result"]
+    upload_id = answer["upload"]["id"]
+    assert len(calls) == 1 and normalised.exists(upload_id)
+    row = _row(upload_id)
+    assert row.sha256 == hashlib.sha256(content).hexdigest() and row.bytes == len(content)
+    assert row.normal_sha256 == hashlib.sha256(_stored(upload_id)).hexdigest()
+    # each byte of the original and of the normalised file hashed once
+    assert hashes.hashed == len(content) + len(_stored(upload_id))
+    # the job, here in-process: it reads the normalised file only
+    _validate_in_process(upload_id)
+    assert len(calls) == 1 and hashes.hashed == len(content) + len(_stored(upload_id))
+
+
+def test_a_workbook_is_converted_once_and_only_its_normalised_file_read_after(app, world, monkeypatch):
+    """An XLSX is converted once, at the upload, straight into its normalised
+    file (the header matched on the way); validation and consolidation read
+    that file, and the original is hashed once."""
+    from ckanext.lgdp.repository import consolidate
+    from ckanext.lgdp.submissions.intake import workbooks
+
+    conversions = _counting(monkeypatch, workbooks, "convert_xlsx")
+    hashes = _HashCount(monkeypatch)
+    people = world["people"]
+    content = _workbook([[" GSS code", *CTAS_HEADER[1:]], ctas_rows()[1]])
+    answer = push(app, people["a_editor"], content, filename="ctas.xlsx")["result"]
+    upload_id = answer["upload"]["id"]
+    assert len(conversions) == 1
+    row = _row(upload_id)
+    stored = _stored(upload_id)
+    assert stored.splitlines()[0].decode() == ",".join(CTAS_HEADER)
+    assert row.header == CTAS_HEADER and any("GSS code" in note for note in row.notes)
+    assert row.sha256 == hashlib.sha256(content).hexdigest() and row.normal_sha256 == hashlib.sha256(stored).hexdigest()
+    assert hashes.hashed == len(content) + len(stored)
+    _validate_in_process(upload_id)
+    _accept(app, people, answer["submission"]["name"])
+    # consolidation's read, here in-process: the normalised file's rows
+    ready = consolidate.prepared(answer["submission"]["id"])
+    assert ready["upload_id"] == upload_id and len(ready["rows"]) == 1
+    assert int(ready["rows"][0]["chargeable_dwellings"]) == 110000
+    assert len(conversions) == 1 and hashes.hashed == len(content) + len(stored)
+
+
+def test_a_file_sent_with_a_key_is_hashed_once(app, world, monkeypatch):
+    """The request's own hash of the file (for its idempotency key) is the
+    original's: intake does not hash the original again."""
+    hashes = _HashCount(monkeypatch)
+    content = csv_bytes(ctas_rows())
+    answer = push(app, world["people"]["a_editor"], content, client_ref="intake-once-1")["result"]
+    row = _row(answer["upload"]["id"])
+    assert row.sha256 == hashlib.sha256(content).hexdigest() and row.bytes == len(content)
+    assert hashes.hashed == len(content) + len(_stored(row.id))
 
 
 # ---------------------------------------------------------------- limits
@@ -237,18 +332,8 @@ def test_too_many_rows_are_refused_before_they_are_validated(app, world, ckan_co
 
 
 def test_a_workbook_too_wide_or_with_a_long_cell_is_refused(app, world, ckan_config, monkeypatch):
-    import openpyxl
-
     people = world["people"]
-
-    def workbook(rows):
-        wb = openpyxl.Workbook()
-        ws = wb.active
-        for r in rows:
-            ws.append(r)
-        out = io.BytesIO()
-        wb.save(out)
-        return out.getvalue()
+    workbook = _workbook
 
     wide = workbook([CTAS_HEADER + [f"x{i}" for i in range(20)], ctas_rows()[1]])
     answer = push(app, people["a_editor"], wide, filename="wide.xlsx", status=409)["error"]

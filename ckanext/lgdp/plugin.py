@@ -45,7 +45,7 @@ from ckanext.lgdp.repository import views as repository_views
 from ckanext.lgdp.submissions import actions as submission_actions
 from ckanext.lgdp.submissions import auth as submission_auth
 from ckanext.lgdp.submissions import helpers as submission_helpers
-from ckanext.lgdp.submissions import limits as upload_limits
+from ckanext.lgdp.submissions.intake import limits as upload_limits
 from ckanext.lgdp.submissions import search as submission_search
 from ckanext.lgdp.submissions import validators as submission_validators
 from ckanext.lgdp.submissions import views as submission_views

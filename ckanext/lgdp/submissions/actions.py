@@ -27,7 +27,7 @@ from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
 from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, normalised, reports, schema, states, upload_keys
-from ckanext.lgdp.submissions.limits import too_large_message
+from ckanext.lgdp.submissions.intake.limits import too_large_message
 
 log = logging.getLogger(__name__)
 
@@ -468,6 +468,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
             raise _error("upload", too_large_message(size))
     key = upload_keys.key_of(context, data_dict)
     pkg, start = _resolve_for_upload(context, data_dict, "" if has_file else url)
+    fingerprint = None
     if key is not None:
         fingerprint = upload_keys.fingerprint_of(upload if has_file else None, url)
         if not upload_keys.claim(key, fingerprint):
@@ -502,7 +503,8 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         resource = tk.get_action("resource_create")(inner, resource_dict)
         row = model.Session.get(Upload, resource["id"])
         if has_file:
-            jobs.intake_now(row)  # a file that is not a readable table is answered now
+            # a file that is not a readable table is answered now
+            jobs.intake_now(row, sha256=upload_keys.file_sha256(fingerprint))
         if key is not None:
             upload_keys.bind(key, pkg.id, row.id)
         model.repo.commit()

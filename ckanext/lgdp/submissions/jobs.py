@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import csv
 import datetime
-import hashlib
 import logging
 import os
 import tempfile
@@ -342,16 +341,6 @@ def _mirror_status(row: Upload) -> None:
         pass
 
 
-def _file_facts(path: str) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            size += len(chunk)
-            digest.update(chunk)
-    return size, digest.hexdigest()
-
-
 def _reject(row: Upload, error: Any) -> None:
     row.status = "rejected"
     row.problem_code = error.code
@@ -360,14 +349,6 @@ def _reject(row: Upload, error: Any) -> None:
     row.finished_at = _now()
     reports.store(row.id, "failure", reports.problem_report(error.code, error.message, error.details))
     _mirror_status(row)
-
-
-def intake_limits(schema: dict[str, Any]) -> Any:
-    """What a file for this standard may hold (config: ckanext.lgdp.limits.*)."""
-    from ckanext.lgdp.submissions import intake
-
-    return intake.Limits(columns=config.limit_columns(len(schema.get("fields") or [])),
-                         cell_chars=config.limit_cell_chars(), rows=config.limit_rows())
 
 
 def _schema_of(pkg: model.Package, row: Upload) -> dict[str, Any]:
@@ -380,34 +361,39 @@ def _schema_of(pkg: model.Package, row: Upload) -> dict[str, Any]:
     return submission_schema(pkg, standard)
 
 
-def _normalise(row: Upload, path: str, filename: str, schema: dict[str, Any]) -> None:
-    """Intake, then the upload's one normalised file (and its facts on the row)."""
+def _normalise(row: Upload, path: str, filename: str, pkg: model.Package, sha256: str | None = None) -> None:
+    """Intake, making the upload's one normalised file as it reads the
+    original, once; the facts of both on the row (the original's whatever
+    the outcome). ``sha256``: the original's hash when already known."""
     from ckanext.lgdp.submissions import intake
+    from ckanext.lgdp.submissions.intake import limits
 
-    found = intake.inspect_upload(path, filename, max_bytes=config.max_upload_bytes(),
-                                  xlsx_max_uncompressed=config.xlsx_max_uncompressed_bytes(),
-                                  limits=intake_limits(schema))
+    original = intake.Original(path, sha256=sha256)
     try:
-        made = normalised.write(found.csv_path, row.id, schema, found.rows_hint or 0)
+        schema = _schema_of(pkg, row)
+        made = intake.normalise(original, filename, normalised.path_of(row.id), schema,
+                                max_bytes=config.max_upload_bytes(),
+                                xlsx_max_uncompressed=config.xlsx_max_uncompressed_bytes(),
+                                limits=limits.for_schema(schema))
     finally:
-        found.cleanup()
-    row.notes = [*found.notes, *made.notes]
-    row.normal_sha256, row.normal_bytes, row.normal_rows, row.header = made.sha256, made.bytes, made.rows, made.header
+        row.bytes, row.sha256 = original.facts()
+    row.notes = made.notes
+    row.normal_sha256, row.normal_bytes, row.normal_rows, row.header = made.sha256, made.bytes, made.rows_hint or 0, made.header
 
 
-def intake_now(row: Upload) -> None:
+def intake_now(row: Upload, sha256: str | None = None) -> None:
     """The intake at the point of upload: a file that is not a readable table
     is answered at once (it is kept, and flagged); one that is becomes the
-    upload's normalised file, which is what the validation job reads."""
+    upload's normalised file, which is what the validation job reads.
+    ``sha256``: the file's hash if the request has it already."""
     from ckanext.lgdp.submissions import intake
 
     resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
     path = resource_path(resource)
     if path is None or not os.path.exists(path):
         return
-    row.bytes, row.sha256 = _file_facts(path)
     try:
-        _normalise(row, path, row.filename or "upload.csv", _schema_of(model.Package.get(row.submission_id), row))
+        _normalise(row, path, row.filename or "upload.csv", model.Package.get(row.submission_id), sha256=sha256)
     except intake.IntakeError as e:
         _reject(row, e)
 
@@ -430,10 +416,8 @@ def normalised_path(row: Upload) -> str:
         path = resource_path(resource)
         if path is None:
             path = temp = _download(resource["url"], config.max_upload_bytes())
-        if row.sha256 is None:
-            row.bytes, row.sha256 = _file_facts(path)
         _normalise(row, path, row.filename or os.path.basename(resource.get("url") or "") or "upload.csv",
-                   _schema_of(pkg, row))
+                   pkg, sha256=row.sha256)
     finally:
         if temp and os.path.exists(temp):
             os.unlink(temp)

@@ -1,9 +1,9 @@
 """One normalised file per upload: what is validated is what is stored.
 
-Intake (``intake.inspect_upload``) decides whether an upload is a readable
-table and hands back UTF-8, comma-separated CSV (a workbook converted, a
-byte order mark or Excel's "sep=," line removed). ``write`` then makes the
-upload's one normalised file from it, once:
+Intake (``intake.normalise``) decides whether an upload is a readable
+table and, in the same single pass over it, writes the upload's one
+normalised file: UTF-8, comma-separated CSV (a workbook converted, a byte
+order mark or Excel's "sep=," line removed), where
 
 * the header row is matched to the standard by these rules, each change
   recorded as a note the uploader sees:
@@ -26,14 +26,13 @@ only this file; nothing converts or inspects the original again. The
 original stays downloadable as the upload's resource.
 
 The file lives under ``<ckan.storage_path>/lgdp/normalised/``, named by the
-upload's id. ``ensure`` makes it for an upload that has none (an upload from
+upload's id. ``jobs.normalised_path`` makes it for an upload that has none (an upload from
 before the file existed): from the original, through the same intake.
+This module is where the file lives and the rules its header follows.
 """
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import io
 import os
 import re
@@ -43,23 +42,13 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-__all__ = ["Normalised", "path_of", "exists", "write", "match_header", "header_labels"]
+__all__ = ["path_of", "exists", "remove", "copy_to", "match_header", "header_end", "header_record", "header_labels"]
 
 _CHUNK = 1 << 20
 # Spaces a spreadsheet leaves around a name: ASCII blanks, no-break and
 # zero-width spaces.
 _AROUND = " \t\r\n\u00a0\u200b\ufeff"
 _SEPARATORS = re.compile(r"[\s_\-\u00a0]+")
-
-
-@dataclasses.dataclass
-class Normalised:
-    path: str
-    sha256: str
-    bytes: int
-    rows: int
-    header: list[str]
-    notes: list[str]
 
 
 def _root() -> str:
@@ -119,65 +108,40 @@ def _shown(text: str) -> str:
 _EOL = re.compile(rb"\r\n|\n|\r")
 
 
+def header_end(data: bytes, final: bool) -> int | None:
+    """Where the header record of CSV ``data`` ends (the offset of the next
+    record), or None while more data is needed to tell. The header is CSV's
+    first record, so a quoted name may span lines: it ends at the first line
+    end (LF, CRLF or a lone CR) after which its double quotes pair up."""
+    pos = quotes = 0
+    while True:
+        m = _EOL.search(data, pos)
+        if m is None:
+            return len(data) if final else None
+        if m.group() == b"\r" and m.end() == len(data) and not final:
+            return None  # a CR at the end may be the first half of a CRLF
+        quotes += data.count(b'"', pos, m.end())
+        pos = m.end()
+        if quotes % 2 == 0:
+            return pos
+
+
+def header_record(data: bytes) -> list[str]:
+    """The names in a header record (``data[:header_end(...)]``)."""
+    return next(csv.reader(io.StringIO(data.decode("utf-8"), newline="")), [])
+
+
 def header_labels(csv_path: str) -> tuple[list[str], int]:
     """The header row of an intake CSV and the byte offset of the next
-    record. The header is CSV's first record, so a quoted name may span
-    lines: it ends at the first line end (LF, CRLF or a lone CR) after which
-    its double quotes pair up."""
+    record (``header_end``)."""
     data = b""
-    pos = quotes = 0
     with open(csv_path, "rb") as f:
         while True:
-            m = _EOL.search(data, pos)
-            if m is None or (m.group() == b"\r" and m.end() == len(data)):
-                more = f.read(_CHUNK)
-                if more:
-                    data += more
-                    continue
-                if m is None:
-                    end = len(data)
-                    break
-            quotes += data.count(b'"', pos, m.end())
-            pos = m.end()
-            if quotes % 2 == 0:
-                end = pos
-                break
-    record = next(csv.reader(io.StringIO(data[:end].decode("utf-8"), newline="")), [])
-    return record, end
-
-
-def write(source_csv: str, upload_id: str, schema: dict[str, Any], rows: int) -> Normalised:
-    """Write the upload's normalised file from intake's CSV (``rows``: its
-    data rows); replaces an earlier one of the same upload atomically."""
-    labels, body_at = header_labels(source_csv)
-    header, notes = match_header(labels, schema)
-    target = path_of(upload_id)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".lgdp-normal-", dir=os.path.dirname(target))
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out, open(source_csv, "rb") as src:
-            if header == labels:
-                first = src.read(body_at)  # the header as it was, byte for byte
-            else:
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerow(header)
-                first = buffer.getvalue().encode("utf-8")
-                src.seek(body_at)
-            out.write(first)
-            digest.update(first)
-            size += len(first)
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    return Normalised(path=target, sha256=digest.hexdigest(), bytes=size, rows=rows, header=header, notes=notes)
+            more = f.read(_CHUNK)
+            data += more
+            end = header_end(data, final=not more)
+            if end is not None:
+                return header_record(data[:end]), end
 
 
 def remove(upload_id: str) -> None:

@@ -101,6 +101,14 @@ def fingerprint_of(upload: Any, url: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def file_sha256(fingerprint: str | None) -> str | None:
+    """The file's SHA-256 in a fingerprint (None for a URL's, or none), so
+    the file is not hashed a second time at intake."""
+    if fingerprint and fingerprint.startswith("sha256:"):
+        return fingerprint[len("sha256:"):]
+    return None
+
+
 def claim(key: Key, fingerprint: str) -> bool:
     """Take the key in the current transaction; False when a committed
     request holds it (then `first` finds its upload). A concurrent request

@@ -1,7 +1,10 @@
-"""Refuse an upload larger than the platform accepts before reading it: a
-413 with a message, instead of CKAN reading the whole body first."""
+"""What an upload may be: ``Limits`` on what a table holds, checked by
+intake before any heavy work (``for_schema``: as configured), and the gate
+that refuses a request larger than the platform accepts before reading it:
+a 413 with a message, instead of CKAN reading the whole body first."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -9,6 +12,27 @@ from flask import Flask, jsonify, request
 import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp import config
+
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a table may hold, checked before any heavy work: columns in the
+    header, characters in a cell, data rows. None: no limit."""
+
+    columns: int | None = None
+    cell_chars: int | None = None
+    rows: int | None = None
+
+
+NO_LIMITS = Limits()
+
+
+def for_schema(schema: dict[str, Any]) -> Limits:
+    """What a file for this standard may hold (config: ckanext.lgdp.limits.*)."""
+    return Limits(columns=config.limit_columns(len(schema.get("fields") or [])),
+                  cell_chars=config.limit_cell_chars(), rows=config.limit_rows())
+
 
 # Requests that carry a submission file.
 UPLOAD_PATHS = ("/api/3/action/lgdp_submission_upload", "/api/action/lgdp_submission_upload")
