@@ -29,9 +29,14 @@ CKAN_FIXTURES = frozenset({
 })
 
 
+# Marks that say a test runs the platform's services or processes.
+CKAN_MARKS = frozenset({"services", "packaging"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if CKAN_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if (CKAN_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+                or CKAN_MARKS.intersection(m.name for m in item.iter_markers())):
             item.add_marker(pytest.mark.ckan)
 
 
