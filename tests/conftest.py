@@ -144,8 +144,8 @@ def clean_db(reset_db, reset_queues):
     """An empty database for the test, made once a session and emptied
     after: the first use drops every table (CKAN's reset_db) and applies
     CKAN's and the plugins' migrations; every later one empties all the
-    tables in one TRUNCATE (the migrations' own version tables kept), a
-    tenth of the time of CKAN's clean_db and its migrations again. The job
+    tables in one TRUNCATE (the migrations' own version tables kept)
+    instead of CKAN's clean_db and the migrations again. The job
     queues are emptied with it (CKAN's reset_queues): a job left by an
     earlier test names rows that no longer exist, and a worker would spend
     its first seconds waiting for them."""
@@ -207,8 +207,8 @@ def run_worker(app) -> Callable[..., bool]:
     """Drain the job queues with the platform's worker in burst mode: the
     function `ckan lgdp worker --burst` runs (ops.worker.work: jobs in the
     worker's own process, a fresh database session after each), here in the
-    test's process rather than a child that starts CKAN again for every call
-    (five seconds each). The CLI command itself is what `live_worker` runs.
+    test's process rather than a child that starts CKAN again for every call.
+    The CLI command itself is what `live_worker` runs.
     CKAN's app (the `app` fixture) gives the jobs the application context a
     worker has."""
     import signal

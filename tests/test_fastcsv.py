@@ -26,8 +26,7 @@ import pytest
 
 from ckanext.lgdp.submissions import fastcsv
 
-ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
+from tests.conftest import STANDARDS  # noqa: E402 - the one path of the standards
 
 
 def _standard(name: str) -> dict:

@@ -63,8 +63,7 @@ from frictionless import Schema
 from ckanext.lgdp.submissions import fastcsv
 from tests.test_fastcsv import _without_timing
 
-ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
+from tests.conftest import STANDARDS  # noqa: E402 - the one path of the standards
 LIMIT_ERRORS = 10**6  # every error of a file is compared, none cut
 MIN_CASES = 5000
 CSV_SMALL_BLOCK = 5  # records per csv block for the full csv-mode set

@@ -21,9 +21,10 @@ import pytest
 from ckanext.lgdp.submissions import intake as intake_module
 from ckanext.lgdp.submissions.intake import Intake, IntakeError, formula_errors, inspect_upload
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import STANDARDS  # noqa: E402 - the one path of the standards
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
-STANDARD = ROOT / "ckanext" / "lgdp" / "schemas" / "standards" / "council-tax-collection.v1.json"
+STANDARD = STANDARDS / "council-tax-collection.v1.json"
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text(encoding="utf-8"))
 MAX_BYTES = 10 * 1024 * 1024
 

@@ -25,8 +25,7 @@ import pytest
 from ckanext.lgdp.repository import qa
 from ckanext.lgdp.repository.qa import Flag, QAConfig, rates_per_1000, run_checks
 
-ROOT = Path(__file__).resolve().parents[1]
-STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
+from tests.conftest import ROOT, STANDARDS  # noqa: E402 - the one path of the standards
 
 with (ROOT / "ckanext" / "lgdp" / "reference" / "councils.csv").open(newline="") as fh:
     COUNCILS = [{"gss_code": r["gss_code"], "name": r["name"]} for r in csv.DictReader(fh)]
