@@ -5,7 +5,7 @@ The code measured is the central repository's (``ckanext/lgdp/repository``):
 ``consolidate.enrich`` + ``consolidate.replace_rows`` (one transaction per
 council-period: DELETE its rows, INSERT the new ones, in a DataStore table
 through the DataStore write engine) and ``qa.run_checks`` over the table read
-back the way ``repository/actions.py`` ``table_frame`` reads it.
+back the way ``repository/checks.py`` ``table_frame`` reads it.
 
 The standard is ``annual-return-charter`` v1 (12 fields: two string keys,
 two integer and eight number columns; ``homes_owned`` and ``lets`` are
@@ -586,7 +586,7 @@ def child_resub(resource_id: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_frame(resource_id: str) -> Any:
-    """As repository/actions.py table_frame reads a return's table row by
+    """As repository/checks.py table_frame reads a return's table row by
     row (a standard with totals): consolidate.read_table (SELECT * through
     the DataStore read engine into a DataFrame, Decimal columns to numbers),
     period_start as text."""

@@ -6,11 +6,13 @@ for auth functions, permission labels and pages alike.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import ckan.authz as authz
 from ckan import model
+from ckan.lib.plugins import DefaultPermissionLabels
 
 COUNCIL = "council"
 AGENCY = "agency"
@@ -232,12 +234,36 @@ def readers(obj: AccessObject) -> list[str]:
     return labels
 
 
+def agency_names(value: Any) -> list[str]:
+    """The requesting agencies of a return as a list, whether the value is a
+    list, scheming's JSON text of one, or a single name."""
+    if value in (None, "", []):
+        return []
+    if isinstance(value, list):
+        return list(value)
+    text = str(value)
+    if text.startswith("["):
+        try:
+            return list(json.loads(text))
+        except ValueError:
+            pass
+    return [text]
+
+
+def return_agency_ids(return_id: str | None) -> list[str]:
+    """The owner and requesting agencies of a return, as organisation ids."""
+    pkg = model.Package.get(return_id) if return_id else None
+    if pkg is None:
+        return []
+    names = agency_names(pkg.extras.get("requesting_agencies"))
+    ids = [gid for (gid,) in model.Session.query(model.Group.id).filter(model.Group.name.in_(names))] if names else []
+    return [pkg.owner_org, *ids] if pkg.owner_org else ids
+
+
 def requested_returns(agency_ids: list[str]) -> list[str]:
     """Ids of the data returns owned or requested by any of these agencies."""
     if not agency_ids:
         return []
-    from ckanext.lgdp.register.search import agency_names
-
     names = {
         name
         for (name,) in model.Session.query(model.Group.name).filter(model.Group.id.in_(agency_ids))
@@ -307,8 +333,6 @@ def can_read(who: Actor, obj: AccessObject, labels: "frozenset[str] | None" = No
 # ---------------------------------------------------------------- CKAN's hooks
 
 def _default_labels() -> Any:
-    from ckan.lib.plugins import DefaultPermissionLabels
-
     return DefaultPermissionLabels()
 
 

@@ -1,13 +1,28 @@
 """`ckan lgdp ...`: operator commands of the platform."""
 from __future__ import annotations
 
+import datetime
 import json
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
 
 import ckan.plugins.toolkit as tk
+from ckan import model
+
+from ckanext.lgdp import demo as demo_data
+from ckanext.lgdp.connectors import pull as connectors
+from ckanext.lgdp.model import Connector
+from ckanext.lgdp.ops import scheduler as ops_scheduler
+from ckanext.lgdp.ops import worker as ops_worker
+from ckanext.lgdp.register.actions import run_reviews_job
+from ckanext.lgdp.repository import consolidate as repo
+from ckanext.lgdp.repository import reference as ref
+from ckanext.lgdp.repository import tracking
+from ckanext.lgdp.repository.checks import run_qa
 
 
 @click.group(short_help="Local Government Data Platform commands")
@@ -65,8 +80,6 @@ def _status_lines(name: str, service: dict[str, Any]) -> list[str]:
 @click.option("--years", type=click.IntRange(0, 4), default=4, show_default=True, help="Years of submissions.")
 def demo(councils: int | None, years: int) -> None:
     """Load the demo organisations, returns, files and submissions (idempotent)."""
-    from ckanext.lgdp import demo as demo_data
-
     try:
         summary = demo_data.load(_site_user(), echo=click.echo, councils_limit=councils, years=years)
     except tk.ValidationError as e:
@@ -84,8 +97,6 @@ def demo(councils: int | None, years: int) -> None:
 def reviews(dry_run: bool, enqueue: bool) -> None:
     """Move active returns whose review date has passed to under_review (cron-friendly)."""
     if enqueue:
-        from ckanext.lgdp.register.actions import run_reviews_job
-
         job = tk.enqueue_job(run_reviews_job, title="lgdp periodic review")
         click.echo(f"queued job {job.id}")
         return
@@ -143,8 +154,6 @@ def sweep() -> None:
 def worker(burst: bool, max_jobs: int | None, queues: tuple[str, ...]) -> None:
     """Run the background jobs of QUEUES (default: lgdp:validation, then
     default), each in this process: no fork and no reload of CKAN per job."""
-    from ckanext.lgdp.ops import worker as ops_worker
-
     try:
         ops_worker.work(queues, burst=burst, max_jobs=max_jobs)
     except ops_worker.RedisLost as e:
@@ -157,11 +166,6 @@ def scheduler() -> None:
     """Run the platform's scheduler (long running): each job of
     ckanext.lgdp.schedule.* is queued for the worker when its cron string
     says; one scheduler leads, a second one waits."""
-    import signal
-    import threading
-
-    from ckanext.lgdp.ops import scheduler as ops_scheduler
-
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -177,10 +181,6 @@ def scheduler() -> None:
 def schedule(show: bool) -> None:
     """What the scheduler runs when: each job, its cron string, whether it is
     enabled, its next run and its last run's outcome."""
-    import datetime
-
-    from ckanext.lgdp.ops import scheduler as ops_scheduler
-
     def when(epoch: str | None) -> str:
         if not epoch:
             return "never"
@@ -225,9 +225,6 @@ def schedule(show: bool) -> None:
 @click.option("--no-qa", is_flag=True, help="Do not run the quality checks afterwards.")
 def consolidate(return_name: str | None, no_qa: bool) -> None:
     """Rebuild the consolidated tables from accepted submissions (idempotent)."""
-    from ckanext.lgdp.repository import consolidate as repo
-    from ckanext.lgdp.repository.actions import run_qa
-
     return_id = None
     if return_name:
         pkg = tk.get_action("package_show")({"ignore_auth": True}, {"id": return_name})
@@ -238,8 +235,6 @@ def consolidate(return_name: str | None, no_qa: bool) -> None:
             for item in items:
                 yield item
                 bar.update(1)
-
-        from ckanext.lgdp.repository import tracking
 
         result = tracking.rebuild(return_id, progress=progress)
     click.echo(f"{result['rows']} rows from {result['submissions']} submissions")
@@ -254,9 +249,6 @@ def consolidate(return_name: str | None, no_qa: bool) -> None:
 @click.option("--period", help="Only flags about this period.")
 def qa(return_name: str | None, period: str | None) -> None:
     """Run the cross-council quality checks and store their flags."""
-    from ckanext.lgdp.repository import consolidate as repo
-    from ckanext.lgdp.repository.actions import run_qa
-
     if return_name:
         ids = [tk.get_action("package_show")({"ignore_auth": True}, {"id": return_name})["id"]]
     else:
@@ -272,8 +264,6 @@ def qa(return_name: str | None, period: str | None) -> None:
 def reference(owner: str) -> None:
     """Put the reference data (councils, populations, family groups) in the
     catalogue; a changed file becomes a new version (idempotent)."""
-    from ckanext.lgdp.repository import reference as ref
-
     try:
         for name, state in ref.publish({"user": _site_user(), "ignore_auth": True}, owner).items():
             click.echo(f"{name}: {state}")
@@ -317,11 +307,6 @@ def remind(dry_run: bool, today: str | None) -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every active connector, due or not.")
 def pull(run_all: bool) -> None:
     """Run the pull connectors that are due (cron-friendly, e.g. every 5 minutes)."""
-    from ckan import model
-
-    from ckanext.lgdp.connectors import pull as connectors
-    from ckanext.lgdp.model import Connector
-
     due = (model.Session.query(Connector).filter(Connector.active.is_(True)).all() if run_all
            else connectors.due_connectors())
     outcomes: dict[str, int] = {}

@@ -12,11 +12,15 @@ import json
 from importlib import resources
 from typing import Any, Callable
 
+import yaml
 from werkzeug.datastructures import FileStorage
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp import demo_submissions
 from ckanext.lgdp.register import lifecycle
+from ckanext.lgdp.register.councils import councils as council_areas
+from ckanext.lgdp.repository import reference
 
 # The data standards ship inside the package (ckanext/lgdp/schemas/standards).
 STANDARDS = resources.files("ckanext.lgdp").joinpath("schemas/standards")
@@ -78,15 +82,12 @@ REASONS = {
 
 
 def _catalogue() -> dict[str, Any]:
-    import yaml
-
     text = resources.files("ckanext.lgdp").joinpath(CATALOGUE).read_text("utf-8")
     return yaml.safe_load(text)
 
 
 def _councils() -> list[dict[str, str]]:
-    text = resources.files("ckanext.lgdp").joinpath("reference/councils.csv").read_text("utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(council_areas())
 
 
 def _upsert_org(context: dict[str, Any], data: dict[str, Any]) -> bool:
@@ -167,12 +168,8 @@ def load(site_user: str, echo: Callable[[str], None] = print, councils_limit: in
         created["returns"] += 1
         echo(f"return {spec['name']}: {spec.get('lifecycle', 'active')}")
 
-    from ckanext.lgdp.repository import reference
-
     for name, state in reference.publish(context, COORDINATOR["name"]).items():
         echo(f"reference data {name}: {state}")
-
-    from ckanext.lgdp import demo_submissions
 
     for fate, n in demo_submissions.load(site_user, councils, echo=echo, years=years).items():
         created[f"submissions {fate}"] = n

@@ -23,7 +23,8 @@ from ckan import model
 
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.register import calendar as cal
-from ckanext.lgdp.repository import reference
+from ckanext.lgdp.repository import reference, tracking
+from ckanext.lgdp.repository.checks import run_qa
 from ckanext.lgdp.submissions import jobs
 from ckanext.lgdp.submissions.actions import CHANNEL_KEY, DEFER_KEY
 
@@ -166,8 +167,6 @@ def load(site_user: str, councils: list[dict[str, str]], echo: Callable[[str], N
             _step(context, sub["id"], "accept", day + datetime.timedelta(days=20))
         echo(f"submissions {year}: done")
     # the central table and its quality flags, and publish it (the demo's open data)
-    from ckanext.lgdp.repository import tracking
-    from ckanext.lgdp.repository.actions import run_qa
 
     built = tracking.rebuild(ret["id"])
     flags = run_qa(ret["id"])

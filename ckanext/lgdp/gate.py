@@ -199,6 +199,7 @@ def governed(idents: Iterable[str]) -> dict[str, model.Package]:
 def _activity_objects(idents: set[str]) -> list[tuple[str, str]]:
     if not idents or not p.plugin_loaded("activity"):
         return []
+    # the activity plugin's model, imported only when that plugin is loaded
     from ckanext.activity.model import Activity
 
     return list(model.Session.query(Activity.id, Activity.object_id).filter(Activity.id.in_(idents)))

@@ -45,10 +45,10 @@ from ckanext.lgdp.repository import views as repository_views
 from ckanext.lgdp.submissions import actions as submission_actions
 from ckanext.lgdp.submissions import auth as submission_auth
 from ckanext.lgdp.submissions import helpers as submission_helpers
-from ckanext.lgdp.submissions.intake import limits as upload_limits
 from ckanext.lgdp.submissions import search as submission_search
 from ckanext.lgdp.submissions import validators as submission_validators
 from ckanext.lgdp.submissions import views as submission_views
+from ckanext.lgdp.submissions.intake import limits as upload_limits
 
 # Each domain module lists what it registers in __all__.
 ACTION_MODULES = (
@@ -102,6 +102,10 @@ def collect_auth_functions() -> dict[str, Any]:
 
 def collect_validators() -> dict[str, Any]:
     return _public(params, register_validators, submission_validators)
+
+
+# the catalogue (register) labels the facets submissions index
+register_helpers.FACET_LABELS.update(submission_helpers.facet_labels())
 
 
 def collect_helpers() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Publish/subscribe. The domains announce events with one CKAN signal
-(``lgdp_event``); each event is stored, matched against the subscriptions
+"""Publish/subscribe: the subscriber. The domains announce events with
+``ckanext.lgdp.events.announce`` (one CKAN signal, ``lgdp_event``) and never
+import this module; each event is stored, matched against the subscriptions
 whose subscriber may read what it is about (the access policy decides, as
 everywhere), and delivered by signed webhook or e-mail in the worker, with
 retries and a dead-letter list. A feed per return serves those who poll."""
@@ -10,14 +11,18 @@ import logging
 import secrets
 from typing import Any
 
+from redis.exceptions import RedisError
+
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib import mailer
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access, fetch
 from ckanext.lgdp.connectors import schema, webhooks
+from ckanext.lgdp.events import EVENT_TYPES, event_signal
 from ckanext.lgdp.model import Delivery, Event, Subscription
-from ckanext.lgdp.model.pubsub import EVENT_TYPES
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
 
 log = logging.getLogger(__name__)
@@ -30,22 +35,6 @@ __all__ = [
     "lgdp_delivery_run",
     "lgdp_event_list",
 ]
-
-# The domains send: signal.send(event_type, return_id=..., subject_kind=...,
-# subject_id=..., council_gss=..., data={...})
-event_signal = tk.signals.ckanext.signal("lgdp_event")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def announce(event_type: str, *, return_id: str, subject_kind: str, subject_id: str,
-             council_gss: str | None = None, data: dict[str, Any] | None = None) -> None:
-    """What a domain calls to announce an event."""
-    event_signal.send(event_type, return_id=return_id, subject_kind=subject_kind, subject_id=subject_id,
-                      council_gss=council_gss, data=data or {})
-
 
 # ---------------------------------------------------------------- who may see an event
 
@@ -104,7 +93,6 @@ def on_event(event_type: str, **kwargs: Any) -> None:
         model.Session.add(delivery)
         queued.append(delivery)
     model.Session.commit()
-    from redis.exceptions import RedisError
 
     for delivery in queued:
         try:
@@ -161,8 +149,6 @@ def attempt(delivery: Delivery) -> Delivery:
 
 
 def _email(sub: Subscription, event: Event) -> tuple[bool, int | None, str | None]:
-    from ckan.lib import mailer
-
     user = model.User.get(sub.user_id or "")
     if user is None or not user.email:
         return False, None, "the subscriber has no e-mail address"

@@ -21,6 +21,7 @@ import logging
 import os
 from typing import Any
 
+from cryptography.fernet import Fernet
 from werkzeug.datastructures import FileStorage
 
 import ckan.plugins.toolkit as tk
@@ -31,6 +32,7 @@ from ckanext.lgdp import access, config, fetch
 from ckanext.lgdp.connectors import schema
 from ckanext.lgdp.connectors.auth import council_editor
 from ckanext.lgdp.model import Connector, ConnectorRun
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import audit
 from ckanext.lgdp.register import calendar as cal
@@ -50,16 +52,10 @@ UPLOAD_CHANNEL_KEY = "lgdp_upload_channel"
 RETRY_BASE_MINUTES = 5
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
 # ---------------------------------------------------------------- secrets
 
 
 def _fernet() -> Any:
-    from cryptography.fernet import Fernet
-
     secret = tk.config.get("ckanext.lgdp.connector_key") or tk.config.get("SECRET_KEY") or tk.config.get("beaker.session.secret")
     if not secret:
         raise tk.ValidationError({"auth_secret": [tk._("The platform has no key to encrypt secrets with")]})

@@ -13,9 +13,9 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib import mailer
 from ckan.types import Context, DataDict
 
-from ckanext.lgdp import access
 from ckanext.lgdp.connectors import schema
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.submissions import SUBMISSION_TYPE
@@ -86,7 +86,6 @@ def lgdp_reminder_run(context: Context, data_dict: DataDict) -> dict[str, Any]:
     tk.check_access("lgdp_reminder_run", context, data_dict)
     today = data_dict.get("today") or datetime.date.today()
     dry_run = data_dict["dry_run"]
-    from ckan.lib import mailer
 
     out = []
     for org_id, items in sorted(due_reminders(today).items()):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g, has_request_context
+
 import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context, DataDict
@@ -32,8 +34,6 @@ MAX_TITLE = 200
 def reader_for(context: Context) -> data.Reader:
     """The caller's read decisions, worked out once per web request (a page
     with several panels asks for several indicators)."""
-    from flask import g, has_request_context
-
     user = context.get("user") or ""
     if not has_request_context():
         return data.Reader(access.actor(user))

@@ -30,6 +30,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from ckan import model
+from ckanext.datastore.backend.postgres import get_read_engine, identifier
 
 from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag, StandardVersion
@@ -193,8 +194,6 @@ def find(reader: Reader, indicator_id: str) -> Indicator | None:
 def observations(ind: Indicator) -> list[dict[str, Any]]:
     """One row per council and period: value (sum or mean of the submission's
     rows), population, period start."""
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-
     agg = "sum" if ind.countable else "avg"
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for resource_id in ind.resources:

@@ -27,6 +27,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 
 from ckanext.lgdp import access, pages
+from ckanext.lgdp.dashboards import maps
 from ckanext.lgdp.repository import reference
 
 dashboards = Blueprint("lgdp_dashboards", __name__)
@@ -99,10 +100,6 @@ def _chart_data(fig: dict[str, Any]) -> dict[str, Any]:
 
 
 def _map(fig: dict[str, Any]) -> Markup | None:
-    try:
-        from ckanext.lgdp.dashboards import maps
-    except ImportError:  # pragma: no cover - the map module ships with the extension
-        return None
     values = {r["gss"]: r["measure"] for r in fig["ranking"]}
     names = {r["gss"]: r["name"] for r in fig["ranking"]}
     flagged = {r["gss"] for r in fig["ranking"] if r["flagged"]}

@@ -12,8 +12,12 @@ from sqlalchemy.orm import Mapped
 import ckan.plugins.toolkit as tk
 
 
-def _now() -> datetime.datetime:
+def now() -> datetime.datetime:
+    """Now, in UTC, naive: how every timestamp of the platform's tables is stored."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+_now = now
 
 
 class AuditEntry(tk.BaseModel):  # type: ignore[misc]

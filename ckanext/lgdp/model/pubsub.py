@@ -14,11 +14,6 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp.model.audit import _now
 
-EVENT_TYPES = (
-    "submission.submitted", "submission.accepted", "submission.returned",
-    "standard.changed", "review.due", "qa.flag_raised", "submission.consolidation_failed",
-    "submission.consolidation_interrupted",
-)
 DELIVERY_STATES = ("pending", "delivered", "dead")
 
 

@@ -42,17 +42,22 @@ import logging
 import time
 from typing import Any, Callable
 
+import redis.exceptions
 import requests
 import sqlalchemy as sa
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from markupsafe import escape
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib import jobs as ckan_jobs
 from ckan.lib import redis as ckan_redis
 from ckan.lib.search.common import SearchError, SolrConnectionError
 
 from ckanext.lgdp import config as lgdp_config
+from ckanext.lgdp.ops import scheduler
 from ckanext.lgdp.ops import worker as ops_worker
 
 log = logging.getLogger(__name__)
@@ -190,8 +195,6 @@ def scheduler_status() -> dict[str, Any]:
 
     ``{"ok", "scheduled": n, "last_tick": ISO, "age": s, "host", "pid", "interval"}``
     """
-    from ckanext.lgdp.ops import scheduler
-
     scheduled = sum(1 for name in scheduler.JOBS if lgdp_config.schedule_cron(name))
     tick = scheduler.last_tick()
     out: dict[str, Any] = {"ok": True, "scheduled": scheduled, "last_tick": None, "age": None}
@@ -215,10 +218,6 @@ def queues_status(live: list[dict[str, Any]]) -> dict[str, Any]:
 
     ``{"ok", "queues": {name: {"ok", "depth", "oldest_age", "last_taken_age"}}}``
     """
-    from ckan.lib import jobs as ckan_jobs
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     threshold = lgdp_config.queue_stuck_seconds()
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     queues: dict[str, Any] = {}
@@ -420,8 +419,6 @@ def register(app: Flask) -> None:
     def on_jobs_down(error: Exception) -> Response:
         log.warning("job queue unavailable during %s: %s", request.path, error)
         return _stored_then_failed("jobs") or _unavailable("jobs")
-
-    import redis.exceptions
 
     app.register_error_handler(SolrConnectionError, on_search_down)
     app.register_error_handler(SearchError, on_search_down)

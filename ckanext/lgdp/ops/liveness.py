@@ -24,6 +24,16 @@ import os
 import socket
 from typing import Any, Iterator
 
+import psycopg2
+import sqlalchemy.exc as sa_exc
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from ckan.lib.redis import connect_to_redis
+
+from ckanext.lgdp.ops.worker import live_heartbeats, pid_alive
+
 log = logging.getLogger(__name__)
 
 WAITING = ("queued", "deferred", "scheduled")
@@ -40,21 +50,6 @@ class JobState:
 
 
 GONE = JobState(status=None, alive=False, taken=False, transient=False)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this host is running (a zombie is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def process_alive(worker: str | None) -> bool | None:
@@ -75,8 +70,6 @@ def worker_runs(job_id: str) -> bool:
     job now (fresh, and on this host its process exists; see
     ``ops.worker.heartbeats``). RQ's registration of the worker is no
     proof: it outlives a killed process by up to the job's timeout + 60 s."""
-    from ckanext.lgdp.ops.worker import live_heartbeats
-
     return any(w.get("job") == job_id for w in live_heartbeats())
 
 
@@ -84,10 +77,6 @@ def job_state(job_id: str | None) -> JobState:
     """What RQ knows of a job, and whether it is alive."""
     if not job_id:
         return GONE
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from ckan.lib.redis import connect_to_redis
 
     redis = connect_to_redis()
     try:
@@ -132,9 +121,6 @@ def transient(error: BaseException) -> bool:
     PostgreSQL gone (a connection invalidated, psycopg2's OperationalError or
     InterfaceError), Solr or Redis unreachable. A value the table cannot
     hold, a bug, a refused document are not."""
-    import psycopg2
-    import sqlalchemy.exc as sa_exc
-
     for e in _chain(error):
         if isinstance(e, sa_exc.DBAPIError) and (
                 e.connection_invalidated or isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError))):
@@ -156,8 +142,6 @@ def mark_transient(error: BaseException) -> None:
     """Say in the running RQ job's meta that it failed for an outage (the
     sweep then retries it without counting an attempt). Best effort: with
     Redis down there is nothing to say it to."""
-    from rq import get_current_job
-
     try:
         job = get_current_job()
         if job is not None:

@@ -54,12 +54,17 @@ import datetime
 import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 import ckan.plugins.toolkit as tk
 from ckan.lib import jobs as ckan_jobs
@@ -200,8 +205,6 @@ def _weekday_names(field: str) -> str:
 def parse_cron(expr: str, timezone: str | datetime.tzinfo) -> Any:
     """A CronTrigger from 5 fields (minute hour day month weekday) or 6
     (second first); CronError with the reason when it cannot be read."""
-    from apscheduler.triggers.cron import CronTrigger
-
     fields = expr.split()
     if len(fields) == 5:
         fields = ["0", *fields]
@@ -273,15 +276,10 @@ def last_tick() -> dict[str, Any] | None:
 # ---------------------------------------------------------------- a tick (in the scheduler)
 
 
-
-
 def enqueue(name: str) -> str:
     """Queue a run of job ``name`` unless one is waiting or running; what
     happened, in words ("queued", "still waiting", "still running", or
     "queued again: ...")."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     redis = connect_to_redis()
     ident = job_id(name)
     again = ""
@@ -404,9 +402,6 @@ def serve(stop: threading.Event) -> None:
 
     :raises CronError: when a schedule cannot be read (before anything runs)
     """
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     triggers = configured()
     interval = lgdp_config.scheduler_heartbeat_seconds()
     ttl = ops_worker.STALE_AFTER * interval

@@ -65,7 +65,6 @@ from ckan.lib.redis import connect_to_redis
 from ckan.model import meta
 
 from ckanext.lgdp import config as lgdp_config
-from ckanext.lgdp.ops.liveness import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +88,21 @@ LISTENING = ("idle", "busy")
 
 class RedisLost(RuntimeError):
     """Redis went away while a burst worker was serving the queues."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is running (a zombie is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def heartbeat_prefix() -> str:

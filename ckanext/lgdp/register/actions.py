@@ -10,9 +10,11 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Action, Context, DataDict
 
+from ckanext.lgdp.events import announce
 from ckanext.lgdp.model import StandardVersion
 from ckanext.lgdp.params import validate
-from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, schema as input_schema, standards
+from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, standards
+from ckanext.lgdp.register import schema as input_schema
 from ckanext.lgdp.register.search import iter_returns
 
 __all__ = [
@@ -181,7 +183,6 @@ def package_update(up_func: Action, context: Context, data_dict: DataDict) -> An
                     diff=changes,
                 )
     if new_version:
-        from ckanext.lgdp.connectors.pubsub import announce
 
         announce("standard.changed", return_id=updated["id"], subject_kind="data-return", subject_id=updated["id"],
                  data={"version": new_version[0], "changes": new_version[2]})
@@ -247,7 +248,6 @@ def lgdp_return_transition(context: Context, data_dict: DataDict) -> dict[str, A
     )
     model.repo.commit()
     if target == "under_review":
-        from ckanext.lgdp.connectors.pubsub import announce
 
         announce("review.due", return_id=pkg["id"], subject_kind="data-return", subject_id=pkg["id"],
                  data={"reason": data["reason"], "review_date": pkg.get("review_date")})

@@ -32,9 +32,10 @@ councils work to.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ckan.plugins.toolkit as tk
@@ -191,8 +192,6 @@ def period_in_data(period: Period, frequency: str, pattern: str | None) -> str:
     """How a period is written in the period column of a return's data: its
     label, unless the column's pattern wants another spelling (a quarter of a
     financial year, "2024-25 Q1", is written as its calendar quarter "2024-Q2")."""
-    import re
-
     if not pattern or re.fullmatch(pattern, period.label):
         return period.label
     if frequency == "quarterly":

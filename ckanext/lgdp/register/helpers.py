@@ -1,9 +1,13 @@
 """Template helpers of the register."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Callable
 
+from babel import Locale
+
 import ckan.plugins.toolkit as tk
+from ckan.common import request
 
 from ckanext.lgdp import access
 from ckanext.lgdp.register import lifecycle, search, standards
@@ -57,8 +61,6 @@ def lgdp_return_overlaps(name: str) -> list[dict[str, Any]]:
 def lgdp_return_due(return_id: str, limit: int = 4) -> list[dict[str, Any]]:
     """The next instances of a return from the collection calendar (period
     and due date), for its page."""
-    import datetime as dt
-
     today = dt.date.today()
     try:
         found = tk.get_action("lgdp_calendar_show")({"user": _user()}, {
@@ -73,8 +75,6 @@ def lgdp_languages() -> list[dict[str, str]]:
     first), each named in itself. CKAN's own selector lists only languages
     CKAN has a catalogue for, which leaves out Scottish Gaelic: our
     catalogue gives it for every page of ours."""
-    from babel import Locale
-
     default = tk.config.get("ckan.locale_default") or "en"
     offered = list(tk.config.get("ckan.locales_offered") or []) or [default]
     ordered = [default] + [code for code in offered if code != default]
@@ -91,8 +91,6 @@ def lgdp_languages() -> list[dict[str, str]]:
 def lgdp_language_url(code: str) -> str:
     """This page in another language: its path with the language prefix
     (none for the default language)."""
-    from ckan.common import request
-
     path = request.environ.get("CKAN_CURRENT_URL") or "/"
     root = (tk.config.get("ckan.root_path") or "").replace("/{{LANG}}", "").rstrip("/")
     if code == (tk.config.get("ckan.locale_default") or "en"):
@@ -106,6 +104,12 @@ def _user() -> str:
 
 # Facets whose values are codes of a select field of the data-return schema.
 _CHOICE_FACETS = ("frequency", "statutory", "lifecycle_status", "topic", "period_basis")
+
+# The words behind the values of facets another domain indexes (a
+# submission's status, its timeliness), by facet: filled by the plugin from
+# that domain (``submissions.helpers.facet_labels``), so that the catalogue
+# labels them without importing upward.
+FACET_LABELS: dict[str, Callable[[str], str]] = {}
 
 
 def lgdp_facet_labeller(facet: str) -> Callable[[dict[str, Any]], str] | None:
@@ -121,12 +125,7 @@ def lgdp_facet_labeller(facet: str) -> Callable[[dict[str, Any]], str] | None:
         field = tk.h.scheming_field_by_name(schema.get("dataset_fields", []), facet) or {}
         labels = {c["value"]: tk.h.scheming_language_text(c["label"]) for c in field.get("choices", [])}
         return lambda item: labels.get(item["name"], item.get("display_name") or item["name"])
-    if facet in ("submission_status", "timeliness"):
-        from ckanext.lgdp.submissions.helpers import lgdp_submission_status_label
-
-        words = {"overdue": tk._("Overdue"), "late": tk._("Submitted late"), "on_time": tk._("On time"),
-                 "not_due": tk._("Not yet due")}
-        if facet == "timeliness":
-            return lambda item: words.get(item["name"], item["name"])
-        return lambda item: lgdp_submission_status_label(item["name"])
+    if facet in FACET_LABELS:
+        label = FACET_LABELS[facet]
+        return lambda item: label(item["name"])
     return None

@@ -42,6 +42,7 @@ from ckan.types import Context, DataDict
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, schema
 from ckanext.lgdp.register.search import iter_returns
+from ckanext.lgdp.register.standards import StandardError, parse_standard
 
 __all__ = ["lgdp_return_overlap"]
 
@@ -360,26 +361,6 @@ def field_similarity(
 # --------------------------------------------------------------------------
 # Standards
 # --------------------------------------------------------------------------
-
-
-class StandardError(ValueError):
-    """Not a Table Schema with fields; the message says why, in words."""
-
-
-def parse_standard(value: Any) -> dict[str, Any]:
-    """A Table Schema as a dict, from a dict or its JSON text; StandardError
-    when it is not valid JSON or not a Table Schema with named fields."""
-    if isinstance(value, (str, bytes)):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise StandardError(tk._("The data standard is not valid JSON: {error}").format(error=exc)) from None
-    if not isinstance(value, dict) or not isinstance(value.get("fields"), list) or not value["fields"]:
-        raise StandardError(tk._("The data standard must be a Table Schema with a list of fields"))
-    for i, field in enumerate(value["fields"]):
-        if not isinstance(field, dict) or not isinstance(field.get("name"), str) or not field["name"].strip():
-            raise StandardError(tk._("Field {number} of the data standard has no name").format(number=i + 1))
-    return value
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import ckan.plugins.toolkit as tk
 from ckan.logic.schema import validator_args
 from ckan.types import Schema, Validator, ValidatorFactory
 
-from ckanext.lgdp.register import lifecycle
+from ckanext.lgdp.register import lifecycle, standards
 
 # The years a calendar window or a burden may be asked for.
 FIRST_YEAR, LAST_YEAR = 1900, 2200
@@ -52,15 +52,13 @@ def calendar_year(value: Any) -> int:
 def proposed_standard(value: Any) -> dict[str, Any]:
     """A proposal's standard (a Table Schema as an object or JSON text),
     checked as a saved one is."""
-    from ckanext.lgdp.register import overlap, standards
-
     if not isinstance(value, (str, dict)):
         raise tk.Invalid(tk._("A data standard is a Table Schema, as an object or JSON text"))
     if isinstance(value, str) and "\x00" in value:
         raise tk.Invalid(tk._("Must not contain a NUL character (a zero byte)"))
     try:
-        return overlap.parse_standard(standards.parse(value))
-    except overlap.StandardError as exc:
+        return standards.parse_standard(standards.parse(value))
+    except standards.StandardError as exc:
         raise tk.Invalid(str(exc))
     except tk.Invalid:
         raise

@@ -1,32 +1,16 @@
 """How data returns are indexed and faceted in the catalogue."""
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp.access import agency_names
 from ckanext.lgdp.register import RETURN_TYPE
 
 # Solr's multi-valued string fields are the vocab_* dynamic fields of CKAN's schema.
 REQUESTING_FIELD = "vocab_requesting_agencies"
-
-
-def agency_names(value: Any) -> list[str]:
-    """The requesting agencies of a return as a list, whether the value is a
-    list, scheming's JSON text of one, or a single name."""
-    if value in (None, "", []):
-        return []
-    if isinstance(value, list):
-        return list(value)
-    text = str(value)
-    if text.startswith("["):
-        try:
-            return list(json.loads(text))
-        except ValueError:
-            pass
-    return [text]
 
 
 def before_index(pkg_dict: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,13 @@ field-level difference between two versions."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import ckan.plugins.toolkit as tk
+from ckan import model
+
+from ckanext.lgdp.model import StandardVersion
 
 # What a change of these field properties means to a council.
 COMPARED = ("type", "title", "description", "constraints", "format")
@@ -26,8 +30,30 @@ STORAGE_BOUNDS: dict[str, tuple[Any, Any]] = {
 }
 
 
+class StandardError(ValueError):
+    """Not a Table Schema with fields; the message says why, in words."""
+
+
+def parse_standard(value: Any) -> dict[str, Any]:
+    """A Table Schema as a dict, from a dict or its JSON text; StandardError
+    when it is not valid JSON or not a Table Schema with named fields."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise StandardError(tk._("The data standard is not valid JSON: {error}").format(error=exc)) from None
+    if not isinstance(value, dict) or not isinstance(value.get("fields"), list) or not value["fields"]:
+        raise StandardError(tk._("The data standard must be a Table Schema with a list of fields"))
+    for i, field in enumerate(value["fields"]):
+        if not isinstance(field, dict) or not isinstance(field.get("name"), str) or not field["name"].strip():
+            raise StandardError(tk._("Field {number} of the data standard has no name").format(number=i + 1))
+    return value
+
+
 def parse(value: Any) -> dict[str, Any]:
     """A Table Schema descriptor from a dict or JSON text; tk.Invalid if it is not one."""
+    # frictionless takes ~0.4 s to import: loaded when a standard is parsed,
+    # not by every process that loads the plugin
     from frictionless import FrictionlessException, Schema
 
     if isinstance(value, str):
@@ -69,8 +95,6 @@ def with_storage_bounds(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number(value: Any) -> bool:
-    import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -113,3 +137,39 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, An
 
 def is_empty(change: dict[str, Any]) -> bool:
     return not (change.get("added") or change.get("removed") or change.get("changed") or change.get("primary_key"))
+
+
+# ---------------------------------------------------------------- which version applies
+
+
+def current_standard(return_dict: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
+    """The version number and Table Schema councils validate against now:
+    the newest saved version, else the return's ``data_standard`` field
+    (a return whose standard was never saved as a version)."""
+    row = (
+        model.Session.query(StandardVersion)
+        .filter(StandardVersion.return_id == return_dict["id"])
+        .order_by(StandardVersion.version.desc())
+        .first()
+    )
+    if row is not None:
+        return row.version, row.schema
+    return None, load(return_dict.get("data_standard"))
+
+
+def standard_for(submission: model.Package, version: int | None) -> dict[str, Any] | None:
+    """The Table Schema a submission's upload was (or is) checked against:
+    the version it names, else the current one (``current_standard``).
+    tk.ObjectNotFound when the submission's return is gone."""
+    return_id = submission.extras.get("data_return")
+    if version:
+        row = (
+            model.Session.query(StandardVersion)
+            .filter(StandardVersion.return_id == return_id, StandardVersion.version == version)
+            .first()
+        )
+        if row is not None:
+            return row.schema
+    pkg = tk.get_action("package_show")({"ignore_auth": True, "use_cache": False}, {"id": return_id})
+    return current_standard(pkg)[1]
+

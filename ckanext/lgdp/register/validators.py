@@ -9,7 +9,7 @@ import ckan.plugins.toolkit as tk
 from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey
 
 from ckanext.lgdp import access
-from ckanext.lgdp.register import lifecycle, search, standards
+from ckanext.lgdp.register import lifecycle, standards
 
 __all__ = [
     "lgdp_gss_code",
@@ -38,7 +38,7 @@ def lgdp_agency_names(value: Any, context: Context) -> Any:
     """Every requesting agency is an existing organisation of type agency."""
     if value in (None, "", []):
         return value
-    names = search.agency_names(value)
+    names = access.agency_names(value)
     agencies = {key for org in access.orgs_of_type(access.AGENCY) for key in (org["name"], org["id"])}
     for name in names:
         if name not in agencies:

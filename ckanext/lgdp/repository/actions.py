@@ -3,9 +3,10 @@ return's table, and the cross-council quality flags with their workflow
 (the council explains, the agency or the coordinating body closes)."""
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
+
+import sqlalchemy as sa
 
 import ckan.plugins.toolkit as tk
 from ckan import model
@@ -13,10 +14,19 @@ from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit
-from ckanext.lgdp.repository import TABLE_TYPE, consolidate, reference, schema, tracking
-from ckanext.lgdp.submissions.auth import return_agency_ids
+from ckanext.lgdp.repository import (
+    TABLE_TYPE,
+    checks,
+    consolidate,
+    jobs,
+    schema,
+    tracking,
+)
+from ckanext.lgdp.submissions.actions import submission
+from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
 log = logging.getLogger(__name__)
 
@@ -33,139 +43,11 @@ __all__ = [
 ]
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
 def _return(ident: str | None) -> model.Package:
     pkg = model.Package.get(ident) if ident else None
     if pkg is None or pkg.type != RETURN_TYPE:
         raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
     return pkg
-
-
-# ---------------------------------------------------------------- QA engine glue
-
-
-def platform_councils() -> list[dict[str, str]]:
-    """The councils on the platform, with their GSS codes: those expected to
-    provide every return ("missing" is about them)."""
-    names = reference.council_names()
-    out = []
-    for org in access.orgs_of_type(access.COUNCIL):
-        gss = model.Group.get(org["id"]).extras.get("gss_code")
-        if gss:
-            out.append({"gss_code": gss, "name": names.get(gss, org["title"])})
-    return out
-
-
-def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[Any, dict[str, Any] | None]:
-    """The return's consolidated rows (latest standard version) as a
-    DataFrame: all of them, or those the checks of ``period`` need; folded
-    into one row per council-period by the database where the checks allow
-    (``qa.aggregation``)."""
-    import pandas as pd
-
-    from ckanext.lgdp.repository import qa
-
-    table = model.Package.get(consolidate.table_name(return_pkg.name))
-    if table is None or table.state != "active":
-        return pd.DataFrame(), None
-    # from the database (consolidate.version_resources), not a search-index copy
-    versions = consolidate.version_resources(table.id)
-    if not versions:
-        return pd.DataFrame(), None
-    version = max(versions)
-    latest = {"id": versions[version], "standard_version": version}
-    from ckanext.lgdp.model import StandardVersion
-
-    row = (model.Session.query(StandardVersion)
-           .filter(StandardVersion.return_id == return_pkg.id, StandardVersion.version == version)
-           .first())
-    schema = row.schema if row is not None else None
-    folding = qa.aggregation(schema) if schema else None
-
-    def read(periods: list[str] | None) -> Any:
-        if folding is None:
-            return consolidate.read_table(latest["id"], periods)
-        return consolidate.read_council_periods(latest["id"], *folding, periods)
-
-    periods = consolidate.check_periods(latest["id"], period) if period is not None else None
-    frame = read(periods)
-    if frame.empty and periods is not None:  # nobody reported the period: every council is missing
-        frame = read(None)
-    if "period_start" in frame:
-        frame["period_start"] = frame["period_start"].astype(str)
-    return frame, schema
-
-
-def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
-    """Run the checks on a return's table and store their flags: new ones
-    open, ones found again refreshed, ones no longer found resolved."""
-    import pandas as pd
-
-    from ckanext.lgdp.repository import qa
-
-    return_pkg = _return(return_id)
-    frame, schema = table_frame(return_pkg, period)
-    if frame.empty or not schema:
-        return {"raised": 0, "seen": 0, "resolved": 0}
-    pops = pd.DataFrame(
-        [{"gss_code": g, "year": y, "population": p} for g, years in reference.populations().items() for y, p in years.items()],
-        columns=["gss_code", "year", "population"],
-    )
-    councils = platform_councils()
-    flags = qa.run_checks(frame, schema, period=period, councils=councils, population=pops if len(pops) else None)
-    existing = {f.key: f for f in model.Session.query(QAFlag).filter(QAFlag.return_id == return_pkg.id)}
-    now = _now()
-    raised = seen = resolved = 0
-    found_keys = set()
-    new_flags: list[QAFlag] = []
-    for flag in flags:
-        found_keys.add(flag.key)
-        row = existing.get(flag.key)
-        values = dict(check=flag.check, severity=flag.severity, council_gss=flag.council_gss,
-                      council_name=flag.council_name, period=flag.period, field=flag.field,
-                      value=_num(flag.value), expected=_num(flag.expected), reason=flag.reason,
-                      detail=_jsonable(flag.detail), last_seen_at=now)
-        if row is None:
-            row = QAFlag(return_id=return_pkg.id, key=flag.key, status="open", raised_at=now, **values)
-            model.Session.add(row)
-            new_flags.append(row)
-            raised += 1
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-            if row.status == "resolved":
-                row.status = "open"
-            seen += 1
-    for key, row in existing.items():
-        in_scope = period is None or row.period == period
-        if in_scope and key not in found_keys and row.status in ("open", "explained"):
-            row.status = "resolved"
-            row.last_seen_at = now
-            resolved += 1
-    model.repo.commit()
-    from ckanext.lgdp.connectors.pubsub import announce
-
-    for row in new_flags:
-        announce("qa.flag_raised", return_id=return_pkg.id, subject_kind="qa-flag", subject_id=row.id,
-                 council_gss=row.council_gss, data={"check": row.check, "severity": row.severity,
-                                                    "period": row.period, "reason": row.reason})
-    return {"raised": raised, "seen": seen, "resolved": resolved}
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
 # ---------------------------------------------------------------- the outcome of consolidation
@@ -193,8 +75,6 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
     :returns: ``{"submission": ..., "rows": n}``; a failure again answers 409
         with the reason (and is recorded on the submission)
     """
-    from ckanext.lgdp.submissions.actions import submission
-
     pkg = submission(data_dict.get("id"))
     tk.check_access("lgdp_consolidation_retry", context, {"id": pkg.id})
     if not pkg.extras.get("accepted_upload"):
@@ -206,7 +86,6 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
     result = tracking.consolidate_recorded(pkg.id, context)
     if result.get("failed"):
         raise tk.ValidationError({"id": [result["failed"]]})
-    from ckanext.lgdp.repository import jobs
 
     if result.get("return_id"):
         jobs.enqueue_qa(result["return_id"], result.get("period"))
@@ -259,7 +138,7 @@ def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     if data_dict["qa"]:
         ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
         for rid in sorted(i for i in ids if i):
-            run_qa(rid)
+            checks.run_qa(rid)
     return result
 
 
@@ -271,7 +150,7 @@ def lgdp_qa_run(context: Context, data_dict: DataDict) -> dict[str, int]:
     :param period: only flags about this period (optional)
     """
     tk.check_access("lgdp_qa_run", context, data_dict)
-    return run_qa(_return(data_dict.get("data_return")).id, data_dict.get("period") or None)
+    return checks.run_qa(_return(data_dict.get("data_return")).id, data_dict.get("period") or None)
 
 
 @validate(schema.table_publish)
@@ -289,7 +168,6 @@ def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
         raise tk.ObjectNotFound(tk._("{name} has no consolidated table yet").format(name=return_pkg.name))
     published = "yes" if data_dict["published"] else "no"
     before = table.extras.get("published")
-    from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
     updated = tk.get_action("package_patch")(
         {"user": context.get("user"), "ignore_auth": True, PLATFORM_FLAG: True}, {"id": table.id, "published": published, "private": published != "yes"})
@@ -312,7 +190,6 @@ def _visible_flags(context: Context, query: Any) -> Any:
         clauses.append(QAFlag.return_id.in_(scope.return_ids))
     if not clauses:
         return query.filter(False)
-    import sqlalchemy as sa
 
     return query.filter(sa.or_(*clauses))
 
@@ -395,18 +272,3 @@ def lgdp_qa_flag_close(context: Context, data_dict: DataDict) -> dict[str, Any]:
                  from_state=before, to_state="closed", reason=note)
     model.repo.commit()
     return row.dictize()
-
-
-def flag_council(flag_id: str) -> model.Group | None:
-    row = model.Session.get(QAFlag, flag_id or "")
-    if row is None or not row.council_gss:
-        return None
-    extra = (model.Session.query(model.GroupExtra)
-             .filter(model.GroupExtra.key == "gss_code", model.GroupExtra.value == row.council_gss,
-                     model.GroupExtra.state == "active").first())
-    return model.Group.get(extra.group_id) if extra is not None else None
-
-
-def flag_receivers(flag_id: str) -> list[str]:
-    row = model.Session.get(QAFlag, flag_id or "")
-    return return_agency_ids(row.return_id) if row is not None else []

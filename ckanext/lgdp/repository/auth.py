@@ -6,6 +6,7 @@ from ckan import model
 from ckan.types import AuthResult, Context, DataDict
 
 from ckanext.lgdp import access
+from ckanext.lgdp.repository import checks
 
 __all__ = [
     "lgdp_consolidate",
@@ -77,19 +78,15 @@ def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> AuthResult:
 
 
 def lgdp_qa_flag_explain(context: Context, data_dict: DataDict) -> AuthResult:
-    from ckanext.lgdp.repository.actions import flag_council
-
     who = access.context_actor(context)
-    council = flag_council(data_dict.get("id") or "")
+    council = checks.flag_council(data_dict.get("id") or "")
     if who.sysadmin or (council is not None and who.in_org(council.id, "editor")):
         return {"success": True}
     return {"success": False, "msg": tk._("Only the council's editors explain a flag about its figures")}
 
 
 def lgdp_qa_flag_close(context: Context, data_dict: DataDict) -> AuthResult:
-    from ckanext.lgdp.repository.actions import flag_receivers
-
     who = access.context_actor(context)
-    if who.is_governor() or any(who.in_org(a, "editor") for a in flag_receivers(data_dict.get("id") or "")):
+    if who.is_governor() or any(who.in_org(a, "editor") for a in checks.flag_receivers(data_dict.get("id") or "")):
         return {"success": True}
     return {"success": False, "msg": tk._("Only the requesting agencies and the coordinating body close flags")}

@@ -33,18 +33,26 @@ import datetime
 import functools
 import hashlib
 import io
+import json
 import logging
 from typing import Any, Callable, Iterable, Iterator
 
+import pandas as pd
 import sqlalchemy as sa
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckanext.datastore.backend.postgres import (
+    get_read_engine,
+    get_write_engine,
+    identifier,
+)
 
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.ops import faults
 from ckanext.lgdp.register import standards
-from ckanext.lgdp.repository import TABLE_TYPE, reference
+from ckanext.lgdp.repository import TABLE_TYPE, qa, reference
+from ckanext.lgdp.submissions import jobs as submission_jobs
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
 log = logging.getLogger(__name__)
@@ -157,8 +165,6 @@ def _create_table(name: str, return_dict: dict[str, Any]) -> dict[str, Any]:
 def _resource_rows(package_id: str, conn: Any = None) -> list[tuple[str, int | None]]:
     """(id, standard version) of a table dataset's active resources, oldest
     first, from the database (``conn``: the advisory lock's connection)."""
-    import json
-
     query = sa.text("SELECT id, extras FROM resource WHERE package_id = :pkg AND state = 'active' "
                     "ORDER BY position, created, id")
     if conn is None:
@@ -178,8 +184,6 @@ def _resource_rows(package_id: str, conn: Any = None) -> list[tuple[str, int | N
 def _datastore_columns(resource_ids: Iterable[str]) -> dict[str, set[str]]:
     """The columns of each of these resources' DataStore tables (those that
     have one), from the DataStore's database."""
-    from ckanext.datastore.backend.postgres import get_write_engine
-
     ids = sorted(set(resource_ids))
     if not ids:
         return {}
@@ -219,8 +223,6 @@ def _complete(resource_id: str, schema: dict[str, Any], conn: Any) -> bool:
     columns this release added (``upload_id``), and its ``datastore_active``
     flag in the database. (A table altered by hand is not "completed": its
     consolidation fails and says so.)"""
-    import json
-
     columns_now = _datastore_columns([resource_id]).get(resource_id)
     if not columns_now or not ADDED_COLUMNS <= columns_now:
         return False
@@ -325,8 +327,6 @@ def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council
 def _statements(resource_id: str, names: tuple[str, ...]) -> tuple[Any, Any, str]:
     """The DELETE (one council-period), DELETE (all) and COPY (the columns,
     then ``_full_text``) of a table, built once per table and column list."""
-    from ckanext.datastore.backend.postgres import identifier
-
     table = identifier(resource_id)
     delete_one = sa.text(f"DELETE FROM {table} WHERE council_gss = :gss AND period = :period")
     delete_all = sa.text(f"DELETE FROM {table}")
@@ -428,8 +428,6 @@ def _text_names(fields: list[dict[str, Any]]) -> list[str]:
 
 @functools.lru_cache(maxsize=256)
 def _delete_one(resource_id: str) -> Any:
-    from ckanext.datastore.backend.postgres import identifier
-
     return sa.text(f"DELETE FROM {identifier(resource_id)} WHERE council_gss = :gss AND period = :period")
 
 
@@ -441,8 +439,6 @@ def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, A
     council-period) and the COPY are on one connection, in one transaction,
     committed together or not at all. A process killed at any point before
     the commit leaves the table as it was."""
-    from ckanext.datastore.backend.postgres import get_write_engine
-
     names = tuple(f["id"] for f in fields)
     delete_one, _all, copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
@@ -459,8 +455,6 @@ def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, A
 def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
     """Replace a whole table in one transaction: one DELETE, one COPY (a
     rebuild is all or nothing)."""
-    from ckanext.datastore.backend.postgres import get_write_engine
-
     names = tuple(f["id"] for f in fields)
     _one, delete_all, copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
@@ -473,8 +467,6 @@ def council_periods(resource_id: str) -> dict[tuple[str, str], dict[str | None, 
     """What a DataStore table holds, from the table itself: for each
     council-period, its number of rows by the upload they come from (None
     for rows of a table made before the column)."""
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-
     with get_read_engine().connect() as conn:
         has_upload = "upload_id" in {name for name, _t in _table_columns(conn, identifier(resource_id))}
         upload = "upload_id" if has_upload else "NULL"
@@ -495,10 +487,6 @@ def read_table(resource_id: str, periods: Iterable[str] | None = None) -> Any:
     PostgreSQL: the nearest double, as float(Decimal)); without the
     DataStore's full-text column. Read with the plain DB-API cursor: a
     table of 300,000 rows in seconds rather than tens of seconds."""
-    import pandas as pd
-
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-
     table = identifier(resource_id)
     with get_read_engine().connect() as conn:
         columns = _table_columns(conn, table)
@@ -518,10 +506,6 @@ def read_council_periods(resource_id: str, summed: list[str], ratios: list[str],
     ``ratios`` kept where the rows agree (else empty), the earliest
     ``period_start``; numbers as float8. A return's table of 32 councils
     with 10,000 rows each is read in a fraction of the time its rows take."""
-    import pandas as pd
-
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-
     table = identifier(resource_id)
     with get_read_engine().connect() as conn:
         present = {name for name, _type in _table_columns(conn, table)}
@@ -562,11 +546,6 @@ def _fetch(conn: Any, select: str, periods: Iterable[str] | None, group: str = "
 def check_periods(resource_id: str, period: str) -> list[str]:
     """The periods of a table the checks of ``period`` read
     (``qa.periods_read``), from one row per council-period."""
-    import pandas as pd
-
-    from ckanext.datastore.backend.postgres import get_read_engine, identifier
-    from ckanext.lgdp.repository import qa
-
     with get_read_engine().connect() as conn:
         rows = conn.execute(sa.text(
             f"SELECT council_gss, period, min(period_start) FROM {identifier(resource_id)} "
@@ -579,9 +558,6 @@ def check_periods(resource_id: str, period: str) -> list[str]:
 def prepared(submission_id: str) -> dict[str, Any] | None:
     """An accepted submission's rows, enriched, with where they go; None if it
     has nothing to consolidate."""
-    from ckanext.lgdp.submissions import jobs as submission_jobs
-    from ckanext.lgdp.submissions.actions import standard_for
-
     pkg = model.Package.get(submission_id)
     if pkg is None:
         return None
@@ -590,7 +566,7 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
     upload = model.Session.get(Upload, pkg.extras.get("accepted_upload") or "")
     if upload is None:
         return None
-    schema = standard_for(pkg, upload.standard_version)
+    schema = standards.standard_for(pkg, upload.standard_version)
     # the file that was validated, and only that one
     made_now = not submission_jobs.has_normalised(upload)
     rows = read_rows(submission_jobs.normalised_path(upload), schema)

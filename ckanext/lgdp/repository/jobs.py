@@ -19,7 +19,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
 import ckan.plugins.toolkit as tk
+from ckan.lib.redis import connect_to_redis
+
+from ckanext.lgdp import events
+from ckanext.lgdp.ops import liveness
+from ckanext.lgdp.repository import tracking
+from ckanext.lgdp.repository.checks import run_qa
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +39,16 @@ QUEUE = "default"
 PENDING_SECONDS = 24 * 3600
 WAITING = ("queued", "deferred", "scheduled")
 
-# Sent by lgdp_submission_transition after an acceptance (sender: the submission id).
-accepted = tk.signals.ckanext.signal("lgdp_submission_accepted")
-
 
 def on_accepted(sender: str, **kwargs: Any) -> None:
     """An acceptance: its consolidation is recorded as pending and queued
     (with Redis down, left pending for the sweep: the acceptance stands)."""
-    from ckanext.lgdp.repository import tracking
-
     tracking.enqueue(sender, reset_attempts=True)
 
 
 def consolidate_job(submission_id: str) -> dict[str, Any]:
     """Consolidate an accepted submission; the attempt and its outcome, a
     failure too, are recorded (repository.tracking.consolidate_recorded)."""
-    from rq import get_current_job
-
-    from ckanext.lgdp.ops import liveness
-    from ckanext.lgdp.repository import tracking
-
     job = get_current_job()
     try:
         result = tracking.consolidate_recorded(submission_id, job_id=job.id if job is not None else None)
@@ -75,10 +75,6 @@ def _pending_key(return_id: str, period: str | None) -> str:
 def _waiting(job_id: bytes | str | None, also: tuple[str, ...] = ()) -> bool:
     if not job_id:
         return False
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from ckan.lib.redis import connect_to_redis
 
     if isinstance(job_id, bytes):
         job_id = job_id.decode()
@@ -91,8 +87,6 @@ def _waiting(job_id: bytes | str | None, also: tuple[str, ...] = ()) -> bool:
 def enqueue_qa(return_id: str, period: str | None = None) -> bool:
     """Queue the checks of a return (and period) unless a run of them is
     already waiting; True when this call queued it."""
-    from ckan.lib.redis import connect_to_redis
-
     redis = connect_to_redis()
     key = _pending_key(return_id, period)
     for _attempt in range(2):
@@ -117,10 +111,6 @@ def enqueue_qa(return_id: str, period: str | None = None) -> bool:
 def qa_job(return_id: str, period: str | None = None) -> dict[str, int]:
     """Run the checks; clear the pending mark first, so that an acceptance
     consolidated while they run queues another run."""
-    from ckan.lib.redis import connect_to_redis
-
-    from ckanext.lgdp.repository.actions import run_qa
-
     connect_to_redis().delete(_pending_key(return_id, period))
     result = run_qa(return_id, period)
     log.info("quality checks of %s %s: %s", return_id, period or "", result)
@@ -128,4 +118,4 @@ def qa_job(return_id: str, period: str | None = None) -> dict[str, int]:
 
 
 def subscriptions() -> dict[Any, list[Any]]:
-    return {accepted: [on_accepted]}
+    return {events.accepted: [on_accepted]}

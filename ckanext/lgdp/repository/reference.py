@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
 from importlib import resources
 
+import ckan.plugins.toolkit as tk
 
-def _rows(name: str) -> list[dict[str, str]]:
-    try:
-        text = resources.files("ckanext.lgdp").joinpath(f"reference/{name}").read_text("utf-8")
-    except FileNotFoundError:
-        return []
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-@functools.lru_cache(maxsize=1)
-def councils() -> tuple[dict[str, str], ...]:
-    return tuple(_rows("councils.csv"))
-
-
-def council_names() -> dict[str, str]:
-    return {c["gss_code"]: c["name"] for c in councils()}
+# the councils are the register's (register/councils.py); with the rest of
+# the reference data here for the repository and the dashboards
+from ckanext.lgdp.register.councils import council_names, councils  # noqa: F401 - re-exported
+from ckanext.lgdp.register.councils import read as _rows
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,10 +87,6 @@ def publish(context: dict, owner_org: str) -> dict[str, str]:
     """Put the reference data in the catalogue as open datasets, each with its
     table in the DataStore. A changed file becomes a new version (its sha256
     is kept; the version number goes up); an unchanged one changes nothing."""
-    import hashlib
-
-    import ckan.plugins.toolkit as tk
-
     done: dict[str, str] = {}
     for spec in CATALOGUE:
         text = _text(spec["file"])

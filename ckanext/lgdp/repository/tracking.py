@@ -45,6 +45,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.dialects.postgresql import insert
 
 import ckan.plugins.toolkit as tk
@@ -52,11 +53,18 @@ from ckan import model
 from ckan.types import Context
 
 from ckanext.lgdp import access, config
+from ckanext.lgdp.events import announce
 from ckanext.lgdp.model import Consolidation, Upload
-from ckanext.lgdp.model.consolidation import CONSOLIDATION_STATES, IN_PROGRESS, NEEDS_ATTENTION
+from ckanext.lgdp.model.audit import now as _now
+from ckanext.lgdp.model.consolidation import (
+    CONSOLIDATION_STATES,
+    IN_PROGRESS,
+    NEEDS_ATTENTION,
+)
 from ckanext.lgdp.ops import faults, liveness
 from ckanext.lgdp.register import audit
 from ckanext.lgdp.repository import consolidate
+from ckanext.lgdp.submissions import SUBMISSION_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +74,6 @@ MAX_ATTEMPTS = 3
 # A consolidation run in a process of another host (no pid to look at) and
 # running for longer than this has stopped.
 STALE_AFTER = datetime.timedelta(minutes=30)
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _iso(value: datetime.datetime | None) -> str:
@@ -126,8 +130,6 @@ def _outcome(rec: Consolidation) -> tuple[str, str]:
 
 def _audit(pkg: model.Package, context: Context, before: tuple[str, str], rec: Consolidation) -> bool:
     """Audit a change of outcome; True when there was one."""
-    from ckanext.lgdp.submissions import SUBMISSION_TYPE
-
     after = (rec.status, rec.problem or "")
     if before == after:
         return False
@@ -137,8 +139,6 @@ def _audit(pkg: model.Package, context: Context, before: tuple[str, str], rec: C
 
 
 def _announce(pkg: model.Package, event_type: str, problem: str, attempts: int) -> None:
-    from ckanext.lgdp.connectors.pubsub import announce
-
     group = model.Group.get(pkg.owner_org)
     announce(event_type, return_id=pkg.extras.get("data_return") or "", subject_kind="submission",
              subject_id=pkg.id, council_gss=group.extras.get("gss_code") if group is not None else None,
@@ -150,8 +150,6 @@ def _announce(pkg: model.Package, event_type: str, problem: str, attempts: int) 
 
 def failure_reason(error: BaseException) -> str:
     """What went wrong, in a sentence a coordinator can act on."""
-    import sqlalchemy.exc
-
     cause = getattr(error, "orig", None) or error
     detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]
     if isinstance(error, sqlalchemy.exc.DataError):
@@ -241,14 +239,16 @@ def rebuild(return_id: str | None = None, progress: Any = None, context: Context
 
 # ---------------------------------------------------------------- queueing
 
+# The job, named as RQ names it: repository/jobs.py runs what this module
+# records, so this module does not import it.
+CONSOLIDATE_JOB = "ckanext.lgdp.repository.jobs.consolidate_job"
+
 
 def enqueue(submission_id: str, reset_attempts: bool = False) -> str | None:
     """Queue a consolidation job for a submission: the record says pending
     under the new job's id (committed first: a worker may start at once),
     then the job goes to Redis. With Redis down the record stays pending
     under a job Redis does not know, and the sweep queues it again."""
-    from ckanext.lgdp.repository import jobs
-
     pkg = model.Package.get(submission_id)
     if pkg is None or not pkg.extras.get("accepted_upload"):
         return None
@@ -259,7 +259,7 @@ def enqueue(submission_id: str, reset_attempts: bool = False) -> str | None:
     rec.status, rec.job_id, rec.worker, rec.enqueued_at = "pending", job_id, None, _now()
     model.Session.commit()
     try:
-        tk.enqueue_job(jobs.consolidate_job, [submission_id], title=f"lgdp consolidate {submission_id}",
+        tk.enqueue_job(CONSOLIDATE_JOB, [submission_id], title=f"lgdp consolidate {submission_id}",
                        queue=QUEUE, rq_kwargs={"job_id": job_id})
     except Exception as e:  # noqa: BLE001
         if not liveness.transient(e):
@@ -432,8 +432,6 @@ def needing_attention(who: access.Actor) -> list[dict[str, Any]]:
     """Work that needs a person, that ``who`` may read, oldest first: uploads
     whose validation was interrupted (the submission's latest upload), and
     accepted submissions whose consolidation failed or was interrupted."""
-    from ckanext.lgdp.submissions import SUBMISSION_TYPE
-
     items: list[dict[str, Any]] = []
 
     def item(pkg: model.Package, kind: str, status: str, problem: str | None, attempts: int,

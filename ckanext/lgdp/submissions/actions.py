@@ -13,21 +13,34 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from redis.exceptions import RedisError
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib.uploader import get_resource_uploader
 from ckan.types import Action, Context, DataDict
 
-from ckanext.lgdp import access, config, fetch
-from ckanext.lgdp.params import validate
-from ckanext.lgdp.model import StandardVersion, Upload
+from ckanext.lgdp import access, config, events, fetch
+from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
+from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit
 from ckanext.lgdp.register import calendar as cal
-from ckanext.lgdp.register import standards
 from ckanext.lgdp.register.search import iter_returns
-from ckanext.lgdp.submissions import SUBMISSION_TYPE, jobs, messages, normalised, reports, schema, states, upload_keys
+from ckanext.lgdp.register.standards import current_standard, standard_for
+from ckanext.lgdp.submissions import (
+    SUBMISSION_TYPE,
+    jobs,
+    messages,
+    normalised,
+    reports,
+    schema,
+    states,
+    upload_keys,
+)
 from ckanext.lgdp.submissions.intake.limits import too_large_message
+from ckanext.lgdp.submissions.search import refresh_overdue
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +64,6 @@ COLLECTING = ("active", "under_review")
 CHANNEL_KEY = "lgdp_upload_channel"
 CHANNELS = ("browser", "api", "url", "pull")
 DEFER_KEY = "lgdp_defer_validation"
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _today() -> datetime.date:
@@ -122,32 +131,6 @@ def submission(ident: str | None) -> model.Package:
     if pkg is None or pkg.type != SUBMISSION_TYPE or pkg.state == "deleted":
         raise tk.ObjectNotFound(tk._("No submission {ident}").format(ident=ident))
     return pkg
-
-
-def current_standard(return_dict: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
-    """The version number and Table Schema councils validate against now."""
-    row = (
-        model.Session.query(StandardVersion)
-        .filter(StandardVersion.return_id == return_dict["id"])
-        .order_by(StandardVersion.version.desc())
-        .first()
-    )
-    if row is not None:
-        return row.version, row.schema
-    return None, standards.load(return_dict.get("data_standard"))
-
-
-def standard_for(pkg: model.Package, version: int | None) -> dict[str, Any] | None:
-    return_id = pkg.extras.get("data_return")
-    if version:
-        row = (
-            model.Session.query(StandardVersion)
-            .filter(StandardVersion.return_id == return_id, StandardVersion.version == version)
-            .first()
-        )
-        if row is not None:
-            return row.schema
-    return current_standard(_show(return_id))[1]
 
 
 def catalogue_for(row: Upload) -> messages.Catalogue:
@@ -308,7 +291,6 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> dict[str, A
                 create_submission(context, return_dict, group, period)
                 created += 1
         model.repo.commit()
-    from ckanext.lgdp.submissions.search import refresh_overdue
 
     return {"created": created, "existing": existing, "overdue_refreshed": refresh_overdue()}
 
@@ -388,8 +370,6 @@ def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") ->
 def _discard_stored(resource_id: str) -> None:
     """Remove the files a refused upload stored (the original and its
     normalised file): its rows were rolled back, its files go with them."""
-    from ckan.lib.uploader import get_resource_uploader
-
     uploader = get_resource_uploader({})
     paths = [normalised.path_of(resource_id)]
     if getattr(uploader, "storage_path", None) and hasattr(uploader, "get_path"):
@@ -549,8 +529,6 @@ def _wait(upload_id: str, seconds: float) -> Upload:
     """The upload once validated, or as it is after ``seconds``, or at once
     when the job queue cannot be asked (the upload is stored; the sweep
     queues its validation when the queue is back)."""
-    from redis.exceptions import RedisError
-
     deadline = time.monotonic() + seconds
     while True:
         model.Session.expire_all()
@@ -811,10 +789,9 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     if transition.action in ("submit", "accept", "return"):
         # the event and its deliveries are stored in the same transaction as
         # the step (the receiver commits it), and queued after the commit
-        from ckanext.lgdp.connectors.pubsub import announce
 
         group = model.Group.get(pkg.owner_org)
-        announce(f"submission.{transition.target}", return_id=pkg.extras.get("data_return") or "",
+        events.announce(f"submission.{transition.target}", return_id=pkg.extras.get("data_return") or "",
                  subject_kind="submission", subject_id=pkg.id,
                  council_gss=group.extras.get("gss_code") if group is not None else None,
                  data={"period": pkg.extras.get("period"), "from": current, "to": transition.target,
@@ -829,7 +806,7 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
         from redis.exceptions import RedisError
 
         try:
-            tk.signals.ckanext.signal("lgdp_submission_accepted").send(pkg.id)
+            events.announce_accepted(pkg.id)
         except RedisError as e:
             log.warning("submission %s is accepted but its consolidation could not be queued (%s): "
                         "the consolidation sweep will queue it", pkg.name, e)

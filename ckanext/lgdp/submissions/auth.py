@@ -27,18 +27,6 @@ __all__ = [
 ]
 
 
-def return_agency_ids(return_id: str | None) -> list[str]:
-    """The owner and requesting agencies of a return, as organisation ids."""
-    from ckanext.lgdp.register.search import agency_names
-
-    pkg = model.Package.get(return_id) if return_id else None
-    if pkg is None:
-        return []
-    names = agency_names(pkg.extras.get("requesting_agencies"))
-    ids = [gid for (gid,) in model.Session.query(model.Group.id).filter(model.Group.name.in_(names))] if names else []
-    return [pkg.owner_org, *ids] if pkg.owner_org else ids
-
-
 def may_act(actor: access.Actor, who: str, submission: model.Package) -> bool:
     if actor.sysadmin:
         return True
@@ -49,7 +37,7 @@ def may_act(actor: access.Actor, who: str, submission: model.Package) -> bool:
     if who == states.RECEIVER:
         if actor.is_coordinator("editor"):
             return True
-        return any(actor.in_org(a, "editor") for a in return_agency_ids(submission.extras.get("data_return")))
+        return any(actor.in_org(a, "editor") for a in access.return_agency_ids(submission.extras.get("data_return")))
     return False
 
 

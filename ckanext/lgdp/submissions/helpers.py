@@ -49,6 +49,18 @@ def lgdp_submission_status_label(status: str | None, kind: str = "submission") -
     return tk._(labels.get(status or "", status or ""))
 
 
+def _timeliness_label(value: str) -> str:
+    words = {"overdue": tk._("Overdue"), "late": tk._("Submitted late"), "on_time": tk._("On time"),
+             "not_due": tk._("Not yet due")}
+    return words.get(value, value)
+
+
+def facet_labels() -> dict[str, Any]:
+    """The words behind the values of the catalogue facets submissions
+    index (``submissions.search``), for ``register.helpers.FACET_LABELS``."""
+    return {"submission_status": lgdp_submission_status_label, "timeliness": _timeliness_label}
+
+
 def lgdp_submission_panel(pkg: dict[str, Any]) -> dict[str, Any]:
     """What the submission page shows the current user: uploads, the latest
     upload's queries, and the actions they may take now."""

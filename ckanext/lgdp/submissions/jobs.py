@@ -33,27 +33,30 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from typing import Any
+
+from redis.exceptions import RedisError
+from rq import get_current_job
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib.uploader import get_resource_uploader
 
 from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.ops import faults, liveness
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
-from ckanext.lgdp.submissions import normalised, reports, states
+from ckanext.lgdp.submissions import fastcsv, intake, normalised, reports, states
+from ckanext.lgdp.submissions.intake import limits
 
 log = logging.getLogger(__name__)
 
 QUEUE = "lgdp:validation"
 MAX_ATTEMPTS = 3
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 # ---------------------------------------------------------------- queueing
@@ -64,8 +67,6 @@ def enqueue(row: Upload) -> None:
     job's id (committed first: the worker may start at once), then the job
     goes to Redis. If Redis refuses it, the row stays pending under a job
     Redis does not know, and the sweep queues it again."""
-    import uuid
-
     row.status = "pending"
     row.worker = None
     row.job_id = f"lgdp-validate-{row.id}-{uuid.uuid4().hex[:8]}"
@@ -86,8 +87,6 @@ def enqueue_committed(row: Upload) -> bool:
     and the sweep queues it once Redis is back: the upload is stored, so the
     request that made it is answered as a success, not as an error. True when
     the job was queued."""
-    from redis.exceptions import RedisError
-
     try:
         enqueue(row)
     except RedisError as e:
@@ -161,7 +160,6 @@ def resource_path(resource: dict[str, Any]) -> str | None:
     """The stored file of an uploaded resource (None for a URL)."""
     if resource.get("url_type") != "upload":
         return None
-    from ckan.lib.uploader import get_resource_uploader
 
     return get_resource_uploader(resource).get_path(resource["id"])
 
@@ -170,8 +168,6 @@ def _download(url: str, limit: int) -> str:
     """Fetch a URL resource to a temporary file (the caller removes it),
     through the platform's one fetcher: the address is checked again here,
     whatever was checked when the URL was given."""
-    from ckanext.lgdp.submissions import intake
-
     fd, path = tempfile.mkstemp(prefix="lgdp-download-")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -352,10 +348,7 @@ def _reject(row: Upload, error: Any) -> None:
 
 
 def _schema_of(pkg: model.Package, row: Upload) -> dict[str, Any]:
-    from ckanext.lgdp.submissions import intake
-    from ckanext.lgdp.submissions.actions import standard_for
-
-    standard = standard_for(pkg, row.standard_version)
+    standard = standards.standard_for(pkg, row.standard_version)
     if not standard:
         raise intake.IntakeError("no-standard", tk._("The return has no data standard to validate against"))
     return submission_schema(pkg, standard)
@@ -365,9 +358,6 @@ def _normalise(row: Upload, path: str, filename: str, pkg: model.Package, sha256
     """Intake, making the upload's one normalised file as it reads the
     original, once; the facts of both on the row (the original's whatever
     the outcome). ``sha256``: the original's hash when already known."""
-    from ckanext.lgdp.submissions import intake
-    from ckanext.lgdp.submissions.intake import limits
-
     original = intake.Original(path, sha256=sha256)
     try:
         schema = _schema_of(pkg, row)
@@ -386,8 +376,6 @@ def intake_now(row: Upload, sha256: str | None = None) -> None:
     is answered at once (it is kept, and flagged); one that is becomes the
     upload's normalised file, which is what the validation job reads.
     ``sha256``: the file's hash if the request has it already."""
-    from ckanext.lgdp.submissions import intake
-
     resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": row.id})
     path = resource_path(resource)
     if path is None or not os.path.exists(path):
@@ -435,7 +423,7 @@ class _MemoryCap:
 
     def __enter__(self) -> "_MemoryCap":
         try:
-            import resource
+            import resource  # Unix only: elsewhere the upload runs without the cap
 
             with open("/proc/self/statm") as f:
                 used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -452,14 +440,12 @@ class _MemoryCap:
 
     def __exit__(self, *exc: Any) -> None:
         if self.saved is not None:
-            import resource
+            import resource  # as in __enter__
 
             resource.setrlimit(resource.RLIMIT_AS, self.saved)
 
 
 def _too_big_to_validate() -> Any:
-    from ckanext.lgdp.submissions import intake
-
     return intake.IntakeError("too-large-to-validate", tk._(
         "This file needs more memory to validate than the platform allows a file. Check it holds only "
         "the return (no extra columns, no very long cells), or split it, and upload it again."))
@@ -498,8 +484,6 @@ def _claim(upload_id: str) -> Upload | None:
     """Mark the upload running under this job and process, its attempt
     counted (committed before any work); None if there is nothing to do:
     validated already, or running under another live job."""
-    from rq import get_current_job
-
     job = get_current_job()
     if _fresh(upload_id) is None:
         return None
@@ -526,8 +510,6 @@ def _claim(upload_id: str) -> Upload | None:
 
 
 def _validate(upload_id: str) -> str | None:
-    from ckanext.lgdp.submissions import fastcsv, intake
-
     row = _claim(upload_id)
     if row is None:
         found = model.Session.get(Upload, upload_id)

@@ -31,6 +31,8 @@ from typing import Any, Callable
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.lgdp.register import councils
+
 __all__ = ["CELL_CHARS", "Catalogue", "capitalised", "shorten", "shorten_error"]
 
 CELL_CHARS = 200
@@ -194,9 +196,7 @@ class Catalogue:
         self.council = council
         self.period = period
         if council_names is None:
-            from ckanext.lgdp.repository.reference import council_names as names
-
-            council_names = names()
+            council_names = councils.council_names()
         self.council_names = council_names
         self.codes_by_name = {n.lower(): c for c, n in council_names.items()}
 

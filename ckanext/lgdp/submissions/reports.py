@@ -3,17 +3,14 @@ row per resource, in the Frictionless v5 report format it renders), read
 back row by row for the council."""
 from __future__ import annotations
 
-import datetime
+import json
 from typing import Any
 
 from ckan import model
 from ckanext.validation.model import Validation
 
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.submissions import messages
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def validation_row(resource_id: str) -> Validation | None:
@@ -43,8 +40,6 @@ def report_of(resource_id: str) -> dict[str, Any] | None:
         return None
     report = row.report
     if isinstance(report, str):  # ckanext-validation's own jobs store JSON text
-        import json
-
         report = json.loads(report)
     return report
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib.search import rebuild
 
 from ckanext.lgdp.submissions import SUBMISSION_TYPE
 
@@ -54,8 +55,6 @@ def refresh_overdue(today: datetime.date | None = None) -> int:
     """Reindex the open submissions whose due date has passed, so that the
     "overdue" facet is right (it is computed when a submission is indexed).
     Run daily (`ckan lgdp expect` does it)."""
-    from ckan.lib.search import rebuild
-
     today = today or datetime.date.today()
     rows = (
         model.Session.query(model.Package.id)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from sqlalchemy.dialects.postgresql import insert
 
 import ckan.plugins.toolkit as tk
@@ -27,6 +28,7 @@ from ckan import model
 
 from ckanext.lgdp.model import Upload, UploadKey
 from ckanext.lgdp.model.audit import _now
+from ckanext.lgdp.params import _text
 
 HEADER = "Idempotency-Key"
 FIELD = "client_ref"
@@ -46,8 +48,6 @@ class Key:
 
 def checked_key(value: Any) -> str:
     """The key, or ``tk.Invalid`` saying why a value cannot be one."""
-    from ckanext.lgdp.params import _text
-
     text = _text(value, MAX_KEY)
     if not _KEY.fullmatch(text):
         raise tk.Invalid(tk._("Must be printable ASCII characters (letters, digits, punctuation), "
@@ -56,8 +56,6 @@ def checked_key(value: Any) -> str:
 
 
 def _header() -> str | None:
-    from flask import has_request_context, request
-
     if not has_request_context() or request.path.rstrip("/") not in _ACTION_PATHS:
         return None
     return request.headers.get(HEADER)

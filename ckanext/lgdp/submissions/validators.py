@@ -8,6 +8,7 @@ from ckan.types import Context, FlattenDataDict, FlattenErrorDict, FlattenKey
 
 from ckanext.lgdp.params import stopping
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
+from ckanext.lgdp.submissions.upload_keys import checked_key
 
 __all__ = ["lgdp_platform_field", "lgdp_upload_key"]
 
@@ -30,6 +31,4 @@ def lgdp_platform_field(
 def lgdp_upload_key(value: Any) -> str:
     """An idempotency key (``client_ref``): printable ASCII, at most 255
     characters (submissions/upload_keys.py)."""
-    from ckanext.lgdp.submissions.upload_keys import checked_key
-
     return checked_key(value)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, send_file
 
 import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp import pages
+from ckanext.lgdp.submissions import normalised
 from ckanext.lgdp.submissions.actions import CHANNEL_KEY
 
 submissions = Blueprint("lgdp_submissions", __name__)
@@ -92,10 +93,6 @@ def report(id: str, upload_id: str) -> Any:
 def validated(id: str, upload_id: str) -> Any:
     """The upload's normalised file: exactly what was validated (and, once
     accepted, consolidated)."""
-    from flask import send_file
-
-    from ckanext.lgdp.submissions import normalised
-
     _pkg, found = _upload(id, upload_id, 0)
     if not found.get("normalised") or not normalised.exists(found["id"]):
         return tk.abort(404, tk._("This upload has no validated file: it could not be read as a table"))

@@ -9,11 +9,10 @@ from sqlalchemy.pool import NullPool
 
 import ckan.plugins.toolkit as tk
 from ckan.exceptions import CkanConfigurationException
+from ckanext.validation.model import Validation
 
 
 def _validation_metadata() -> Any:
-    from ckanext.validation.model import Validation
-
     return Validation.metadata
 
 

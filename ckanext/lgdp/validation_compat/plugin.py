@@ -15,6 +15,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.common import CKANConfig
 from ckan.types import Action, Context, DataDict
+from ckanext.validation.common import validation
 
 from ckanext.lgdp.validation_compat import engine
 
@@ -62,8 +63,6 @@ def resource_delete(up_func: Action, context: Context, data_dict: DataDict) -> A
 
 def report_by_name(id: str, resource_id: str) -> Any:
     """Defect 4: the report page, reachable by dataset name as well as id."""
-    from ckanext.validation.common import validation
-
     try:
         pkg = tk.get_action("package_show")({}, {"id": id})
     except tk.ObjectNotFound:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, make_response, request
 
 import ckan.plugins.toolkit as tk
 
 from ckanext.lgdp import config
-
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,6 @@ def too_large() -> Any:
         resp = jsonify({"success": False, "error": {"__type": "Request Too Large", "message": message, "upload": [message]}})
     else:
         resp = tk.render("lgdp/submissions/too_large.html", {"message": message})
-        from flask import make_response
-
         resp = make_response(resp)
     resp.status_code = 413
     return resp

@@ -158,6 +158,7 @@ def guess_encoding(sample: bytes) -> str:
     "CSV (Comma delimited)"."""
     guess = None
     try:
+        # optional: whichever detector is installed (chardet, else charset-normalizer)
         import chardet  # noqa: PLC0415
 
         result = chardet.detect(sample)
@@ -165,7 +166,7 @@ def guess_encoding(sample: bytes) -> str:
             guess = result["encoding"]
     except ImportError:
         try:
-            from charset_normalizer import from_bytes  # noqa: PLC0415
+            from charset_normalizer import from_bytes  # noqa: PLC0415 - the other detector
 
             best = from_bytes(sample).best()
             if best is not None and best.coherence >= 0.6:

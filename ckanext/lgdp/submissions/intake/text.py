@@ -10,9 +10,16 @@ from typing import Callable
 import ckan.plugins.toolkit as tk
 
 from .limits import NO_LIMITS, Limits
+from .messages import (
+    DELIMITERS,
+    IntakeError,
+    cell_too_long,
+    delimiter_error,
+    save_as_csv,
+    too_many_columns,
+    too_many_rows,
+)
 from .normalising import Intake, Original, Output
-from .messages import (DELIMITERS, IntakeError, cell_too_long, delimiter_error, save_as_csv, too_many_columns,
-                       too_many_rows)
 from .sniffing import CHUNK, guess_encoding
 
 
@@ -67,6 +74,7 @@ def _first_line(data: bytes) -> tuple[str, int]:
 def _long_cell(path: str, skip: int, limit: int) -> IntakeError | None:
     """The first cell over ``limit`` characters, read with the csv module as
     frictionless reads the file (the rare path: some line is that long)."""
+    # frictionless takes ~0.4 s to import: only this rare path needs it here
     from frictionless.formats.csv import settings as csv_settings  # noqa: PLC0415
 
     csv.field_size_limit(csv_settings.FIELD_SIZE_LIMIT)  # as frictionless's parser sets it

@@ -14,8 +14,18 @@ from typing import Any, Callable, Iterator
 import ckan.plugins.toolkit as tk
 
 from .limits import NO_LIMITS, Limits
-from .messages import (N_, IntakeError, accepted, bomb, cell_too_long, corrupt, named_as, size_text, too_many_columns,
-                       too_many_rows)
+from .messages import (
+    N_,
+    IntakeError,
+    accepted,
+    bomb,
+    cell_too_long,
+    corrupt,
+    named_as,
+    size_text,
+    too_many_columns,
+    too_many_rows,
+)
 from .normalising import Intake, Output
 from .sniffing import CHUNK
 
@@ -140,6 +150,7 @@ def _has_formulas(workbook: Any, sheet: Any) -> bool:
 def _open_workbook(path: str, ext: str, data_only: bool) -> tuple[Any, Any]:
     """(workbook, file): opened from a file object, since openpyxl refuses a
     path whose name does not end in .xlsx; close both after use."""
+    # openpyxl takes ~0.2 s to import: loaded when a workbook arrives
     import openpyxl  # noqa: PLC0415
 
     handle = open(path, "rb")
