@@ -10,6 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import flask
+import sqlalchemy as sa
+
 import ckan.authz as authz
 from ckan import model
 from ckan.lib.plugins import DefaultPermissionLabels
@@ -67,9 +70,48 @@ class Actor:
 
 
 def actor(user: str | None) -> Actor:
-    """The Actor for a user name or id ('' or None: anonymous)."""
+    """The Actor for a user name or id ('' or None: anonymous).
+
+    Worked out once per web request (kept on ``flask.g``, see
+    ``_request_actors``) and again only after a user, membership or
+    organisation changes in the database session."""
     if not user:
         return Actor(name=None, user_id=None)
+    known = _request_actors()
+    if known is not None and user in known:
+        return known[user]
+    found = _load_actor(user)
+    if known is not None:
+        known[user] = found
+    return found
+
+
+_ACTORS = "lgdp_actors"
+# The rows an Actor is read from: a change to any of them forgets the actors
+# of the request.
+_ACTOR_SOURCES = (model.User, model.Member, model.Group, model.GroupExtra)
+
+
+def _request_actors() -> dict[str, Actor] | None:
+    """The actors already worked out in this web request (None outside one:
+    a CLI command or a job sees each change as it is made)."""
+    if not flask.has_request_context():
+        return None
+    if _ACTORS not in flask.g:
+        setattr(flask.g, _ACTORS, {})
+    return getattr(flask.g, _ACTORS)
+
+
+@sa.event.listens_for(model.Session, "after_flush")
+def _forget_actors(session: Any, _flush_context: Any) -> None:
+    if not flask.has_request_context() or _ACTORS not in flask.g:
+        return
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, _ACTOR_SOURCES) for obj in changed):
+        getattr(flask.g, _ACTORS).clear()
+
+
+def _load_actor(user: str) -> Actor:
     obj = model.User.get(user)
     if obj is None or obj.state != "active":
         return Actor(name=None, user_id=None)

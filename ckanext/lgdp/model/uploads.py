@@ -25,6 +25,13 @@ from ckanext.lgdp.model.audit import _now
 UPLOAD_STATES = ("pending", "running", "valid", "invalid", "rejected", "interrupted", "error")
 IN_PROGRESS = ("pending", "running")
 
+# Upload.status is the one record of a validation's outcome. ckanext-validation
+# shows it from two copies, both written from it (submissions/jobs.py
+# _record_outcome): its `validation` table's status and the resource's
+# validation_status. Its names for each of ours:
+VALIDATION_STATUS = {"pending": "running", "running": "running", "valid": "success", "invalid": "failure",
+                     "rejected": "failure", "interrupted": "error", "error": "error"}
+
 
 class Upload(tk.BaseModel):  # type: ignore[misc]
     __tablename__ = "lgdp_upload"

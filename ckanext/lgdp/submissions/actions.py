@@ -761,32 +761,19 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
         today = data_dict["effective_date"].isoformat()
         now = f"{today}T12:00:00"
         reason = (reason + " " if reason else "") + tk._("(recorded with effective date {date})").format(date=today)
+    due = pkg.extras.get("due_date")
+    values = {"user": context.get("user"), "now": now, "clear": "", "reason": reason,
+              "checked_upload": row.id if row else "", "submitted_upload": pkg.extras.get("submitted_upload"),
+              "late": "yes" if due and today > due else "no"}
     patch: dict[str, Any] = {"id": pkg.id, "submission_status": transition.target}
-    if transition.action == "sign_off":
-        patch.update(signed_off_by=context.get("user"), signed_off_at=now)
-    elif transition.action == "withdraw_sign_off":
-        patch.update(signed_off_by="", signed_off_at="")
-    elif transition.action == "submit":
-        due = pkg.extras.get("due_date")
-        patch.update(
-            submitted_at=now,
-            submitted_upload=row.id if row else "",
-            late="yes" if due and today > due else "no",
-        )
-    elif transition.action == "accept":
-        # the central repository consolidates it and records the outcome
-        # (in its own table: repository/tracking.py)
-        patch.update(decided_by=context.get("user"), decided_at=now, accepted_upload=pkg.extras.get("submitted_upload"),
-                     return_reason="")
-    elif transition.action == "return":
-        patch.update(decided_by=context.get("user"), decided_at=now, return_reason=reason)
+    patch.update((name, values[value]) for name, value in transition.records)
     tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
     audit.record(
         context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action=transition.action,
         from_state=current, to_state=transition.target, reason=reason or None,
         diff={"submission_status": {"from": current, "to": transition.target}},
     )
-    if transition.action in ("submit", "accept", "return"):
+    if transition.announces:
         # the event and its deliveries are stored in the same transaction as
         # the step (the receiver commits it), and queued after the commit
 

@@ -3,7 +3,7 @@
 in states.TRANSITIONS."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import ckan.plugins.toolkit as tk
 from ckan import model
@@ -27,18 +27,29 @@ __all__ = [
 ]
 
 
+# Who each role named in states.TRANSITIONS is: a test of an actor against
+# the submission. A role not here is nobody (sysadmins aside).
+ROLES: dict[str, Callable[[access.Actor, model.Package], bool]] = {
+    states.COUNCIL_EDITOR: lambda actor, sub: actor.in_org(sub.owner_org, "editor"),
+    states.COUNCIL_ADMIN: lambda actor, sub: actor.in_org(sub.owner_org, "admin"),
+    states.RECEIVER: lambda actor, sub: actor.is_coordinator("editor") or any(
+        actor.in_org(agency, "editor") for agency in access.return_agency_ids(sub.extras.get("data_return"))),
+}
+
+# How a refusal names each role.
+ROLE_NAMES: dict[str, Callable[[], str]] = {
+    states.COUNCIL_EDITOR: lambda: tk._("the council's editors"),
+    states.COUNCIL_ADMIN: lambda: tk._("the council's admins (its certifiers)"),
+    states.RECEIVER: lambda: tk._("the requesting agencies and the coordinating body"),
+}
+
+
 def may_act(actor: access.Actor, who: str, submission: model.Package) -> bool:
+    """Whether the actor is ``who`` (a role of states.TRANSITIONS) for the submission."""
     if actor.sysadmin:
         return True
-    if who == states.COUNCIL_EDITOR:
-        return actor.in_org(submission.owner_org, "editor")
-    if who == states.COUNCIL_ADMIN:
-        return actor.in_org(submission.owner_org, "admin")
-    if who == states.RECEIVER:
-        if actor.is_coordinator("editor"):
-            return True
-        return any(actor.in_org(a, "editor") for a in access.return_agency_ids(submission.extras.get("data_return")))
-    return False
+    test = ROLES.get(who)
+    return test is not None and test(actor, submission)
 
 
 def _submission(data_dict: DataDict) -> model.Package | None:
@@ -94,11 +105,7 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> AuthRes
         return {"success": True}  # the action answers 404 / 409
     if may_act(access.context_actor(context), transition.who, pkg):
         return {"success": True}
-    who = {
-        states.COUNCIL_EDITOR: tk._("the council's editors"),
-        states.COUNCIL_ADMIN: tk._("the council's admins (its certifiers)"),
-        states.RECEIVER: tk._("the requesting agencies and the coordinating body"),
-    }[transition.who]
+    who = ROLE_NAMES[transition.who]()
     return _deny(tk._("Only {who} can {action} this submission").format(who=who, action=transition.action.replace("_", " ")))
 
 

@@ -46,7 +46,7 @@ from ckan.lib.uploader import get_resource_uploader
 from ckanext.lgdp import config, fetch
 from ckanext.lgdp.model import Upload
 from ckanext.lgdp.model.audit import now as _now
-from ckanext.lgdp.model.uploads import IN_PROGRESS
+from ckanext.lgdp.model.uploads import IN_PROGRESS, VALIDATION_STATUS
 from ckanext.lgdp.ops import faults, liveness
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
@@ -115,8 +115,7 @@ def _interrupt(row: Upload) -> None:
     ).format(n=row.attempts)
     row.finished_at = _now()
     row.worker = None
-    reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem))
-    _mirror_status(row)
+    _record_outcome(row, reports.problem_report(row.problem_code, row.problem))
 
 
 def sweep(rows: list[Upload]) -> dict[str, int]:
@@ -324,9 +323,14 @@ def percentage_queries(csv_path: str, schema: dict[str, Any]) -> list[dict[str, 
     return out
 
 
-def _mirror_status(row: Upload) -> None:
-    """Show the result on the resource as ckanext-validation does."""
-    status = {"valid": "success", "invalid": "failure", "rejected": "failure"}.get(row.status, "error")
+def _record_outcome(row: Upload, report: dict[str, Any] | None, error: dict[str, Any] | None = None) -> None:
+    """Write the upload's status (``row.status``, the record) where
+    ckanext-validation shows it: its `validation` table, with the report, and,
+    once the validation is over, the resource's validation_status."""
+    status = VALIDATION_STATUS[row.status]
+    reports.store(row.id, status, report, error)
+    if row.status in IN_PROGRESS:
+        return
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
     try:
         tk.get_action("resource_patch")(
@@ -343,8 +347,7 @@ def _reject(row: Upload, error: Any) -> None:
     row.problem = error.message
     row.error_count = 1
     row.finished_at = _now()
-    reports.store(row.id, "failure", reports.problem_report(error.code, error.message, error.details))
-    _mirror_status(row)
+    _record_outcome(row, reports.problem_report(error.code, error.message, error.details))
 
 
 def _schema_of(pkg: model.Package, row: Upload) -> dict[str, Any]:
@@ -503,7 +506,7 @@ def _claim(upload_id: str) -> Upload | None:
     if job is not None:
         row.job_id = job.id
     row.attempts = (row.attempts or 0) + 1
-    reports.store(row.id, "running", None)
+    _record_outcome(row, None)
     model.Session.commit()
     faults.point("validate.running")
     return row
@@ -539,8 +542,7 @@ def _validate(upload_id: str) -> str | None:
             row.status = "invalid"
             row.queries = []
         row.finished_at = _now()
-        reports.store(row.id, "success" if report.get("valid") else "failure", report)
-        _mirror_status(row)
+        _record_outcome(row, report)
     except intake.IntakeError as e:
         _reject(row, e)
     except Exception as e:  # the platform's fault: say so, keep the file
@@ -554,8 +556,7 @@ def _validate(upload_id: str) -> str | None:
         row.problem = tk._("The platform could not validate this file ({error}); it is kept. Try again later or ask the platform team").format(
             error=type(e).__name__)
         row.finished_at = _now()
-        reports.store(row.id, "error", reports.problem_report(row.problem_code, row.problem), {"message": str(e)[:2000]})
-        _mirror_status(row)
+        _record_outcome(row, reports.problem_report(row.problem_code, row.problem), {"message": str(e)[:2000]})
     row.worker = None
     model.Session.commit()
     return row.status

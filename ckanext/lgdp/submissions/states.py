@@ -26,6 +26,14 @@ COUNCIL_ADMIN = "council-admin"  # the certifier who signs off
 RECEIVER = "receiver"  # an editor/admin of an agency owning or requesting the return, or of the coordinating body
 
 
+# What a transition may record on the submission (Transition.records maps a
+# field to one of these; lgdp_submission_transition supplies the values):
+# the acting user, the time of the step, nothing (clears the field), the
+# reason given, the valid upload the step was checked against, the upload
+# that was submitted, and whether the step is after the due date.
+VALUES = ("user", "now", "clear", "reason", "checked_upload", "submitted_upload", "late")
+
+
 @dataclass(frozen=True)
 class Transition:
     action: str
@@ -34,16 +42,31 @@ class Transition:
     who: str
     needs_reason: bool = False
     needs_valid_upload: bool = False
+    # field -> one of VALUES, recorded with the new state
+    records: tuple[tuple[str, str], ...] = ()
+    # sends the event submission.<target> to subscribers
+    announces: bool = False
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        Transition("sign_off", ("draft",), "signed_off", COUNCIL_ADMIN, needs_valid_upload=True),
-        Transition("withdraw_sign_off", ("signed_off",), "draft", COUNCIL_ADMIN),
-        Transition("submit", ("signed_off",), "submitted", COUNCIL_EDITOR, needs_valid_upload=True),
-        Transition("accept", ("submitted",), "accepted", RECEIVER),
-        Transition("return", ("submitted", "accepted"), "returned", RECEIVER, needs_reason=True),
+        Transition("sign_off", ("draft",), "signed_off", COUNCIL_ADMIN, needs_valid_upload=True,
+                   records=(("signed_off_by", "user"), ("signed_off_at", "now"))),
+        Transition("withdraw_sign_off", ("signed_off",), "draft", COUNCIL_ADMIN,
+                   records=(("signed_off_by", "clear"), ("signed_off_at", "clear"))),
+        Transition("submit", ("signed_off",), "submitted", COUNCIL_EDITOR, needs_valid_upload=True,
+                   records=(("submitted_at", "now"), ("submitted_upload", "checked_upload"), ("late", "late")),
+                   announces=True),
+        # the central repository consolidates an accepted submission and
+        # records the outcome in its own table (repository/tracking.py)
+        Transition("accept", ("submitted",), "accepted", RECEIVER,
+                   records=(("decided_by", "user"), ("decided_at", "now"), ("accepted_upload", "submitted_upload"),
+                            ("return_reason", "clear")),
+                   announces=True),
+        Transition("return", ("submitted", "accepted"), "returned", RECEIVER, needs_reason=True,
+                   records=(("decided_by", "user"), ("decided_at", "now"), ("return_reason", "reason")),
+                   announces=True),
     )
 }
 
