@@ -289,3 +289,56 @@ def test_the_return_page_shows_standard_calendar_history_dashboards_and_dcat(app
     assert re.search(rf"/benchmarking/indicator\?indicator={RETURN_NAME}(:|%3A)chargeable_dwellings", agency)
     ttl = app.get(f"/dataset/{RETURN_NAME}.ttl")
     assert ttl.status_code == 200 and "dcat:Dataset" in ttl.get_data(as_text=True)
+
+
+def _set_stored_rate(table_name: str, gss: str, period: str, rate: float) -> None:
+    """Write a council-period's stored rate per 1,000 directly (its rows
+    share it), leaving its figures and population as they are."""
+    import sqlalchemy as sa
+    from ckan import model
+    from ckanext.datastore.backend.postgres import get_write_engine, identifier
+
+    resource_id = model.Package.get(table_name).resources[0].id
+    with get_write_engine().begin() as conn:
+        n = conn.execute(sa.text(
+            f"UPDATE {identifier(resource_id)} SET chargeable_dwellings_per_1000 = :rate "
+            "WHERE council_gss = :gss AND period = :period"), {"rate": rate, "gss": gss, "period": period}).rowcount
+    assert n == 2
+
+
+def test_the_dashboards_and_the_checks_read_the_stored_rate(app, world):
+    """A rate is computed once, at consolidation: changed in the table, the
+    dashboards show the stored rate and the checks compare it, though the
+    figures and populations beside it are the same."""
+    from ckan import model
+    from ckanext.lgdp.model import QAFlag
+    from ckanext.lgdp.repository import checks
+
+    people = world["people"]
+    publish(world)
+    before = api(app, "lgdp_dashboard_figures", headers=people["a_member"]["headers"], indicator=DWELLINGS,
+                 council=COUNCIL_A_GSS, period="2023-24")["result"]["headline"]
+    _set_stored_rate(world["table"], COUNCIL_A_GSS, "2023-24", 2000.0)  # two rows: 4,000 per 1,000
+    after = api(app, "lgdp_dashboard_figures", headers=people["a_member"]["headers"], indicator=DWELLINGS,
+                council=COUNCIL_A_GSS, period="2023-24")["result"]["headline"]
+    assert after["value"] == before["value"]
+    assert before["measure"] != pytest.approx(4000.0)
+    assert after["measure"] == pytest.approx(4000.0) and after["rate"] == pytest.approx(4000.0)
+    assert after["rank"] == 1
+
+    def outliers() -> set[str]:
+        return {f.council_gss for f in model.Session.query(QAFlag).filter(
+            QAFlag.check == "outlier", QAFlag.field == "chargeable_dwellings", QAFlag.period == "2023-24",
+            QAFlag.status == "open")}
+
+    checks.run_qa(world["return"]["id"], "2023-24")
+    assert COUNCIL_A_GSS in outliers()
+    # Inverclyde's planted figure, its stored rate brought back in line: no
+    # longer an outlier, though its figure still is 2.5 times the others'
+    assert OUTLIER[0] in outliers()
+    median = sorted(r["measure"] for r in api(app, "lgdp_dashboard_figures", headers=people["a_member"]["headers"],
+                                               indicator=DWELLINGS, period="2023-24")["result"]["ranking"]
+                    if r["measure"] is not None)[16]
+    _set_stored_rate(world["table"], OUTLIER[0], "2023-24", median / 2)
+    checks.run_qa(world["return"]["id"], "2023-24")
+    assert OUTLIER[0] not in outliers() and COUNCIL_A_GSS in outliers()

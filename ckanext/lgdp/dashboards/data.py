@@ -157,7 +157,7 @@ def _work_out(table: model.Package, return_pkg: model.Package) -> list[Indicator
             seen[f["name"]] = Indicator(
                 return_id=return_pkg.id, return_name=return_pkg.name, return_title=return_pkg.title or return_pkg.name,
                 table_name=table.name, published=published, field=f["name"], title=f.get("title") or f["name"],
-                description=f.get("description") or "", countable=bool(f.get("lgdp:countable")),
+                description=f.get("description") or "", countable=standards.is_countable(f),
                 family_type=_family_type(return_pkg), resources=(resources[version],))
     return list(seen.values())
 
@@ -193,12 +193,15 @@ def find(reader: Reader, indicator_id: str) -> Indicator | None:
 
 def observations(ind: Indicator) -> list[dict[str, Any]]:
     """One row per council and period: value (sum or mean of the submission's
-    rows), population, period start."""
+    rows), population, rate per 1,000 (a countable's, as stored), period start."""
     agg = "sum" if ind.countable else "avg"
+    # a countable's rate per 1,000 is stored beside it (consolidation): the
+    # rows of a council-period share one population, so their rates add up
+    rate = f"sum({identifier(reference.rate_column(ind.field))})" if ind.countable else "NULL"
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for resource_id in ind.resources:
         sql = (f"SELECT council_gss, max(council_name), period, min(period_start), "
-               f"{agg}({identifier(ind.field)}), max(population), count({identifier(ind.field)}) "
+               f"{agg}({identifier(ind.field)}), max(population), count({identifier(ind.field)}), {rate} "
                f"FROM {identifier(resource_id)} GROUP BY council_gss, period")
         try:
             with get_read_engine().connect() as conn:
@@ -206,20 +209,15 @@ def observations(ind: Indicator) -> list[dict[str, Any]]:
         except sa.exc.ProgrammingError:  # a table without the column (or gone): nothing from it
             log.warning("%s: no column %s in %s", ind.id, ind.field, resource_id)
             continue
-        for gss, name, period, start, value, population, n in result:
+        for gss, name, period, start, value, population, n, stored_rate in result:
             key = (gss, period)
             if key in out or n == 0:  # the newest standard's table wins
                 continue
             out[key] = {"gss": gss, "name": name, "period": period, "period_start": start,
                         "value": float(value) if value is not None else None,
-                        "population": int(population) if population is not None else None}
+                        "population": int(population) if population is not None else None,
+                        "rate": float(stored_rate) if stored_rate is not None else None}
     return sorted(out.values(), key=lambda r: (r["period_start"], r["period"], r["gss"]))
-
-
-def _rate(value: float | None, population: int | None) -> float | None:
-    if value is None or not population:
-        return None
-    return value * 1000 / population
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -277,7 +275,7 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
     def measure(row: dict[str, Any] | None) -> float | None:
         if row is None:
             return None
-        return _rate(row["value"], row["population"]) if ind.countable else row["value"]
+        return row["rate"] if ind.countable else row["value"]
 
     @functools.lru_cache(maxsize=None)
     def scotland(p: str) -> dict[str, Any]:
@@ -288,7 +286,7 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
             total = sum(r["value"] for r in rows)
             pop = sum(r["population"] for r in rows if r["population"])
             with_pop = sum(r["value"] for r in rows if r["population"])
-            rate = with_pop * 1000 / pop if pop else None
+            rate = reference.rate_per_1000(with_pop, pop)  # Scotland's: all councils' figures over all their people
             return {"value": total, "rate": rate, "measure": rate, "councils": len(rows)}
         value = statistics.fmean(r["value"] for r in rows)
         return {"value": value, "rate": None, "measure": value, "councils": len(rows)}
@@ -309,7 +307,7 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
         present.sort(key=lambda r: (-measure(r), r["name"] or r["gss"]))
         for position, r in enumerate(present, start=1):
             ranking.append({"rank": position, "gss": r["gss"], "name": names.get(r["gss"], r["name"]),
-                            "value": r["value"], "rate": _rate(r["value"], r["population"]) if ind.countable else None,
+                            "value": r["value"], "rate": r["rate"] if ind.countable else None,
                             "measure": measure(r), "population": r["population"],
                             "highlight": r["gss"] == council, "flagged": (r["gss"], period) in flagged,
                             "in_family": r["gss"] in members})
@@ -332,7 +330,7 @@ def figures(reader: Reader, ind: Indicator, council: str | None = None, period: 
         position = next((r for r in ranking if r["gss"] == council), None)
         headline = {"period": period,
                     "value": mine["value"] if mine else None,
-                    "rate": _rate(mine["value"], mine["population"]) if mine and ind.countable else None,
+                    "rate": mine["rate"] if mine and ind.countable else None,
                     "measure": measure(mine),
                     "scotland": scotland(period),
                     "family": family(period) if council else None,

@@ -30,6 +30,24 @@ STORAGE_BOUNDS: dict[str, tuple[Any, Any]] = {
 }
 
 
+# The field types that hold figures.
+NUMERIC_TYPES = ("integer", "number")
+
+
+def is_countable(field: dict[str, Any]) -> bool:
+    """Whether a field of a standard counts something (dwellings, children,
+    tonnes): a figure marked ``"lgdp:countable": true``. Its rate per 1,000
+    population is stored beside it in the return's table, a council-period's
+    rows add up, and the checks and dashboards compare councils by that rate.
+    The one test of it."""
+    return isinstance(field, dict) and field.get("lgdp:countable") is True and field.get("type") in NUMERIC_TYPES
+
+
+def countable_fields(schema: dict[str, Any] | None) -> list[str]:
+    """The names of a standard's countable fields (``is_countable``), in order."""
+    return [f["name"] for f in (schema or {}).get("fields") or [] if is_countable(f)]
+
+
 class StandardError(ValueError):
     """Not a Table Schema with fields; the message says why, in words."""
 

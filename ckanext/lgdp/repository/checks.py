@@ -84,12 +84,10 @@ def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
     frame, schema = table_frame(return_pkg, period)
     if frame.empty or not schema:
         return {"raised": 0, "seen": 0, "resolved": 0}
-    pops = pd.DataFrame(
-        [{"gss_code": g, "year": y, "population": p} for g, years in reference.populations().items() for y, p in years.items()],
-        columns=["gss_code", "year", "population"],
-    )
+    # the table stores each row's population and rates (consolidate.enrich):
+    # the checks read them, as the dashboards do
     councils = platform_councils()
-    flags = qa.run_checks(frame, schema, period=period, councils=councils, population=pops if len(pops) else None)
+    flags = qa.run_checks(frame, schema, period=period, councils=councils)
     existing = {f.key: f for f in model.Session.query(QAFlag).filter(QAFlag.return_id == return_pkg.id)}
     now = _now()
     raised = seen = resolved = 0

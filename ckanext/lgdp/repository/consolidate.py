@@ -96,10 +96,6 @@ def table_name(return_name: str) -> str:
     return f"{return_name}--all-councils"[:100]
 
 
-def countable(schema: dict[str, Any]) -> list[str]:
-    return [f["name"] for f in schema.get("fields") or [] if f.get("lgdp:countable")]
-
-
 def columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
     """The DataStore fields of a return's table for one standard version."""
     names = {c["id"] for c in KEY_COLUMNS + TAIL_COLUMNS}
@@ -109,8 +105,8 @@ def columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         out.append({"id": field["name"], "type": DATASTORE_TYPES.get(field.get("type"), "text"),
                     "info": {"label": field.get("title") or field["name"], "notes": field.get("description") or ""}})
-    for name in countable(schema):
-        out.append({"id": f"{name}_per_1000", "type": "numeric",
+    for name in standards.countable_fields(schema):
+        out.append({"id": reference.rate_column(name), "type": "numeric",
                     "info": {"label": f"{name} per 1,000 population"}})
     return out + TAIL_COLUMNS
 
@@ -312,13 +308,12 @@ def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council
     common = {"council_gss": gss, "council_name": council_name, "period": period, "period_start": period_start,
               "population": population, "population_year": pop_year, "submission": submission,
               "accepted_at": accepted_at, "upload_id": upload_id}
-    rates = [(name, f"{name}_per_1000") for name in countable(schema)]
+    rates = [(name, reference.rate_column(name)) for name in standards.countable_fields(schema)]
     out = []
     for row in rows:
         row = {**row, **common}
         for name, rate in rates:
-            value = row.get(name)
-            row[rate] = round(value * 1000 / population, 4) if population and value is not None else None
+            row[rate] = reference.rate_per_1000(row.get(name), population)
         out.append(row)
     return out
 
@@ -504,18 +499,24 @@ def read_council_periods(resource_id: str, summed: list[str], ratios: list[str],
     council-period, as the quality checks fold it (``qa.aggregation``):
     ``summed`` fields added up (empty when all of the rows' values are),
     ``ratios`` kept where the rows agree (else empty), the earliest
-    ``period_start``; numbers as float8. A return's table of 32 councils
+    ``period_start``, the stored population and population_year and the
+    stored rates of the summed fields, added up; numbers as float8. A return's table of 32 councils
     with 10,000 rows each is read in a fraction of the time its rows take."""
     table = identifier(resource_id)
     with get_read_engine().connect() as conn:
         present = {name for name, _type in _table_columns(conn, table)}
         summed = [n for n in summed if n in present]
         ratios = [n for n in ratios if n in present]
-        names = ["council_gss", "council_name", "period", "period_start", *summed, *ratios]
+        # with the stored population and the summed stored rates
+        stored = [n for n in ("population", "population_year") if n in present]
+        rates = [reference.rate_column(n) for n in summed if reference.rate_column(n) in present]
+        names = ["council_gss", "council_name", "period", "period_start", *summed, *ratios, *stored, *rates]
         select = ("SELECT council_gss, min(council_name), period, min(period_start)"
                   + "".join(f", CAST(sum({identifier(n)}) AS float8)" for n in summed)
                   + "".join(f", CASE WHEN count(DISTINCT {identifier(n)}) <= 1 THEN CAST(min({identifier(n)}) AS float8) END"
                             for n in ratios)
+                  + "".join(f", max({identifier(n)})" for n in stored)
+                  + "".join(f", CAST(sum({identifier(n)}) AS float8)" for n in rates)
                   + f" FROM {table}")
         rows = _fetch(conn, select, periods, group=" GROUP BY council_gss, period")
     return pd.DataFrame.from_records(rows, columns=names, coerce_float=False)

@@ -1,8 +1,8 @@
 """Cross-council quality-assurance checks on a return's consolidated table.
 
-Pure functions over pandas DataFrames: no CKAN, no database. The caller
-passes the consolidated table of one return series, the standard's Table
-Schema, the councils and (optionally) mid-year population estimates, and
+Pure functions over pandas DataFrames: no database. The caller passes the
+consolidated table of one return series, the standard's Table Schema, the
+councils and (for a table without populations) mid-year estimates, and
 gets back a list of :class:`Flag` objects to store (``Flag.key`` is stable,
 so storing them can be an idempotent upsert).
 
@@ -74,10 +74,13 @@ primary-key fields and non-numeric fields are never compared.
   population like countables; "as_is" compares them raw, "skip" leaves them
   out of the outlier and jump checks.
 
-Populations: the rate for a period uses the estimate for the calendar year
-of ``period_start``; when that year is missing, the nearest earlier year
-available, else the nearest later one (``detail["population_year"]``). With
-no population table, or none for a council, the size-dependent fields of
+Populations and rates: a consolidated table stores each row's population
+and population_year and the rate per 1,000 of each countable field
+(``<field>_per_1000``); the checks read those. For a table without them,
+the population of a period is the estimate ``reference.nearest_estimate``
+chooses for the calendar year of ``period_start`` (that year, else the
+nearest earlier, else the nearest later: ``detail["population_year"]``), and
+every rate is ``reference.rate_per_1000``. With no population for a council, the size-dependent fields of
 that council are left out of the outlier check entirely (raw counts across
 councils of different sizes are meaningless), and its jumps use raw values.
 
@@ -95,6 +98,9 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+
+from ckanext.lgdp.register import standards
+from ckanext.lgdp.repository import reference
 
 __all__ = [
     "CHECKS",
@@ -187,11 +193,10 @@ def _fields(schema: dict, config: QAConfig) -> list[_Field]:
         title = f.get("title") or re.sub(r"_(pct|gbp)$", "", name).replace("_", " ").capitalize()
         label = _UNIT_SUFFIX.sub("", title).strip() or title
         words = set(re.split(r"[^a-z0-9]+", name.lower()))
-        countable = f.get("lgdp:countable")
         basis: str | None
-        if countable is True:
+        if standards.is_countable(f):
             kind, basis = "countable", "per_1000"
-        elif countable is False or words & _RATIO_WORDS or "%" in title:
+        elif f.get("lgdp:countable") is False or words & _RATIO_WORDS or "%" in title:
             kind, basis = "ratio", "as_is"
         else:
             kind = "amount"
@@ -234,41 +239,32 @@ def _period_year(period_start: pd.Series) -> pd.Series:
 
 def _populations(gss: pd.Series, year: pd.Series, population: pd.DataFrame | None) -> pd.DataFrame:
     """For each (gss, year) given, positionally: population and
-    population_year (the year itself, else the nearest earlier year, else
-    the nearest later one); missing when the council has no estimate."""
-    keys = pd.DataFrame({"council_gss": gss.to_numpy(dtype=object), "year": year.to_numpy()})
-    empty = pd.DataFrame(
-        {
-            "population": np.full(len(keys), np.nan),
-            "population_year": pd.array([pd.NA] * len(keys), dtype="Int64"),
-        }
-    )
-    if population is None or len(population) == 0 or len(keys) == 0:
-        return empty
-    pop = pd.DataFrame(
-        {
-            "council_gss": population["gss_code"].astype(str).str.strip().to_numpy(dtype=object),
-            "population_year": pd.to_numeric(population["year"], errors="coerce").to_numpy(),
-            "population": pd.to_numeric(population["population"], errors="coerce").to_numpy(),
-        }
-    )
-    pop = pop[pop["population_year"].notna() & (pop["population"] > 0)]
-    pop = pop.drop_duplicates(["council_gss", "population_year"], keep="last")
-    pop["population_year"] = pop["population_year"].astype("int64")
-    wanted = keys.dropna(subset=["year"]).drop_duplicates()
-    if wanted.empty or pop.empty:
-        return empty
-    wanted = wanted.astype({"year": "int64"})
-    cand = wanted.merge(pop, on="council_gss", how="inner")
-    cand["_later"] = cand["population_year"] > cand["year"]
-    cand["_dist"] = (cand["population_year"] - cand["year"]).abs()
-    best = cand.sort_values(["council_gss", "year", "_later", "_dist"]).drop_duplicates(
-        ["council_gss", "year"], keep="first"
-    )[["council_gss", "year", "population", "population_year"]]
-    keys["year"] = keys["year"].astype("Int64")
-    best = best.astype({"year": "Int64", "population_year": "Int64"})
-    merged = keys.merge(best, on=["council_gss", "year"], how="left")
-    return merged[["population", "population_year"]].reset_index(drop=True)
+    population_year, as ``reference.nearest_estimate`` chooses them from the
+    ``population`` frame (gss_code, year, population); missing when the
+    council has no estimate."""
+    estimates: dict[str, dict[int, int]] = {}
+    if population is not None and len(population):
+        frame = pd.DataFrame({
+            "gss": population["gss_code"].astype(str).str.strip(),
+            "year": pd.to_numeric(population["year"], errors="coerce"),
+            "population": pd.to_numeric(population["population"], errors="coerce"),
+        })
+        frame = frame[frame["year"].notna() & (frame["population"] > 0)]
+        for code, y, people in frame.itertuples(index=False):
+            estimates.setdefault(code, {})[int(y)] = people  # a later row for the same year wins
+    chosen: dict[tuple[str, int], tuple[float, int] | None] = {}
+    people_col, year_col = [], []
+    for code, y in zip(gss.to_numpy(dtype=object), year.to_numpy(dtype=object)):
+        found = None
+        if code in estimates and y is not None and y is not pd.NA and not (isinstance(y, float) and math.isnan(y)):
+            key = (code, int(y))
+            if key not in chosen:
+                chosen[key] = reference.nearest_estimate(estimates[code], int(y))
+            found = chosen[key]
+        people_col.append(float(found[0]) if found else np.nan)
+        year_col.append(found[1] if found else pd.NA)
+    return pd.DataFrame({"population": np.array(people_col, dtype=float),
+                         "population_year": pd.array(year_col, dtype="Int64")})
 
 
 def rates_per_1000(
@@ -285,14 +281,14 @@ def rates_per_1000(
     ``population`` is None)."""
     out = table.copy()
     if fields is None:
-        fields = [f["name"] for f in schema.get("fields") or [] if f.get("lgdp:countable") is True]
+        fields = standards.countable_fields(schema)
     fields = [f for f in fields if f in out.columns]
     starts = out["period_start"] if "period_start" in out.columns else pd.Series([None] * len(out))
     pops = _populations(out["council_gss"], _period_year(starts), population)
     people = pops["population"].to_numpy(dtype=float)
     for name in fields:
         values = pd.to_numeric(out[name], errors="coerce").to_numpy(dtype=float)
-        out[f"{name}_per_1000"] = values / people * 1000.0
+        out[reference.rate_column(name)] = reference.rate_per_1000(values, people)
     out["population_year"] = pd.array(pops["population_year"], dtype="Int64")
     return out
 
@@ -366,6 +362,19 @@ def _prepare(table: pd.DataFrame, fields: list[_Field], population: pd.DataFrame
     present = [f for f in fields if f.name in table.columns]
     for f in present:
         cols[f.name] = pd.to_numeric(table[f.name], errors="coerce").to_numpy(dtype=float)
+    # a consolidated table brings its stored populations and rates
+    stored = "population" in table.columns
+    rates: dict[str, str] = {}
+    if stored:
+        cols["_population"] = pd.to_numeric(table["population"], errors="coerce").to_numpy(dtype=float)
+        cols["_population_year"] = pd.array(
+            pd.to_numeric(table.get("population_year", pd.Series([None] * len(table))), errors="coerce"),
+            dtype="Int64")
+        for f in present:
+            column = reference.rate_column(f.name)
+            if f.kind == "countable" and column in table.columns:
+                rates[f.name] = f"_rate_{f.name}"
+                cols[rates[f.name]] = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
     df = pd.DataFrame(cols)
 
     if df.duplicated(["council_gss", "period"]).any():
@@ -378,19 +387,25 @@ def _prepare(table: pd.DataFrame, fields: list[_Field], population: pd.DataFrame
             first = grouped[ratios].first()
             agree = grouped[ratios].nunique() <= 1
             parts.append(first.where(agree))
+        if stored:  # one population per council-period; its rows' rates add up as their figures do
+            parts.append(grouped[["_population", "_population_year"]].first())
+            if rates:
+                parts.append(grouped[list(rates.values())].sum(min_count=1))
         df = pd.concat(parts, axis=1).reset_index()
 
     # internal columns start with "_" so that no field of a standard clashes
-    years = pd.Series(df["_start"]).dt.year.astype("Int64")
-    pops = _populations(df["council_gss"], years, population)
-    df["_population"] = pops["population"].to_numpy(dtype=float)
-    df["_population_year"] = pd.array(pops["population_year"], dtype="Int64")
+    if not stored:
+        years = pd.Series(df["_start"]).dt.year.astype("Int64")
+        pops = _populations(df["council_gss"], years, population)
+        df["_population"] = pops["population"].to_numpy(dtype=float)
+        df["_population_year"] = pd.array(pops["population_year"], dtype="Int64")
     for f in present:
         if f.basis == "per_1000":
-            df[f"{f.name}__cmp"] = df[f.name] / df["_population"] * 1000.0
+            df[f"{f.name}__cmp"] = (df[rates[f.name]] if f.name in rates
+                                    else reference.rate_per_1000(df[f.name], df["_population"]))
         elif f.basis == "as_is":
             df[f"{f.name}__cmp"] = df[f.name]
-    return df
+    return df.drop(columns=list(rates.values()))
 
 
 # --------------------------------------------------------------------------
@@ -723,7 +738,10 @@ def run_checks(
 ) -> list[Flag]:
     """All checks on a return's consolidated table (see the module
     docstring). With ``period``, only flags about that period. Flags are
-    sorted by severity, period, council and field."""
+    sorted by severity, period, council and field. ``population``: mid-year
+    estimates (gss_code, year, population) for a table without a
+    ``population`` column; a consolidated table's stored populations and
+    rates are what the checks read."""
     fields = _fields(schema, config)
     names = {c["gss_code"]: c.get("name") or c["gss_code"] for c in councils}
     df = _prepare(table, fields, population)

@@ -7,7 +7,9 @@ import csv
 import functools
 import hashlib
 import io
+from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 import ckan.plugins.toolkit as tk
 
@@ -26,17 +28,41 @@ def populations() -> dict[str, dict[int, int]]:
     return out
 
 
-def population_for(gss: str, year: int) -> tuple[int, int] | None:
-    """(population, the year it is for) for a council and year: that year's
-    estimate, else the nearest earlier one, else the nearest later one."""
-    years = populations().get(gss) or {}
-    if not years:
+def nearest_estimate(estimates: Mapping[int, int], year: int) -> tuple[int, int] | None:
+    """(population, the year it is for) from one council's estimates by
+    mid-year: that year's, else the nearest earlier one, else the nearest
+    later one; None without estimates. The one population rule: the
+    consolidated tables store what it gives, and the checks use it for
+    tables that have no population column."""
+    if not estimates:
         return None
-    if year in years:
-        return years[year], year
-    earlier = [y for y in years if y < year]
-    chosen = max(earlier) if earlier else min(years)
-    return years[chosen], chosen
+    if year in estimates:
+        return estimates[year], year
+    earlier = [y for y in estimates if y < year]
+    chosen = max(earlier) if earlier else min(estimates)
+    return estimates[chosen], chosen
+
+
+def population_for(gss: str, year: int) -> tuple[int, int] | None:
+    """(population, the year it is for) for a council and year (``nearest_estimate``)."""
+    return nearest_estimate(populations().get(gss) or {}, year)
+
+
+# The column beside a countable field holding its rate per 1,000 population.
+RATE_SUFFIX = "_per_1000"
+
+
+def rate_column(field: str) -> str:
+    return f"{field}{RATE_SUFFIX}"
+
+
+def rate_per_1000(value: Any, population: Any) -> Any:
+    """A figure per 1,000 people: the one formula, for a number (None when
+    either is missing or the population is 0) or for numpy arrays (NaN or
+    inf there, which the checks leave out)."""
+    if value is None or population is None or (isinstance(population, (int, float)) and not population):
+        return None
+    return value * 1000.0 / population
 
 
 @functools.lru_cache(maxsize=1)

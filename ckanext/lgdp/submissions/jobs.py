@@ -212,7 +212,7 @@ def submission_schema(pkg: model.Package, standard: dict[str, Any]) -> dict[str,
 def countable_totals(csv_path: str, schema: dict[str, Any]) -> dict[str, float]:
     """Totals of the fields the standard marks countable (for the
     period-on-period queries)."""
-    wanted = [f["name"] for f in schema.get("fields") or [] if f.get("lgdp:countable")]
+    wanted = standards.countable_fields(schema)
     totals: dict[str, float] = {}
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         for record in csv.DictReader(f):
