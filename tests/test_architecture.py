@@ -225,3 +225,39 @@ def test_docs_architecture_lists_the_layers():
     rows = [line.strip("| ").split(" | ") for line in table.splitlines()[1:] if line.startswith("| ")][1:]
     documented = [(name, frozenset(m.strip(" `") for m in members.split(","))) for name, members in rows]
     assert documented == LAYERS
+
+
+# The modules that answer requests: actions, auth functions, views, template
+# helpers and the search hooks. They read the platform's tables and CKAN's
+# through the query layer in model/ (and the DataStore through
+# repository/consolidate and dashboards/data), never with a query of their own.
+REQUEST_MODULES = ("actions", "auth", "views", "helpers", "search")
+# Calls that run SQL: Session.query / Session.execute, and SQL built with
+# sqlalchemy's text() or select().
+_SQL_CALLS = {"query", "execute", "text", "select"}
+
+
+def _sql_calls(path: Path) -> list[int]:
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = node.func.value
+        owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        if node.func.attr in _SQL_CALLS and owner_name in ("Session", "sa", "sqlalchemy", "conn", "connection"):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_requests_read_through_the_query_layer():
+    found = []
+    for module, path in MODULES.items():
+        if module.rpartition(".")[2] in REQUEST_MODULES:
+            found += [f"{path.relative_to(ROOT.parent.parent)}:{line}" for line in _sql_calls(path)]
+    assert not found, "SQL outside the query layer (move it to a function in model/):\n" + "\n".join(found)
+
+
+def test_the_sql_finder_finds_sql(tmp_path):
+    sample = tmp_path / "actions.py"
+    sample.write_text("def f():\n    model.Session.query(X).all()\n    sa.text('SELECT 1')\n    x.query()\n")
+    assert sorted(_sql_calls(sample)) == [2, 3]

@@ -13,6 +13,7 @@ from ckan.types import Context, DataDict
 from ckanext.lgdp import access
 from ckanext.lgdp.dashboards import data, schema
 from ckanext.lgdp.model import SavedDashboard
+from ckanext.lgdp.model import dashboards as saved_dashboards
 from ckanext.lgdp.model.audit import _now
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.repository import reference
@@ -229,11 +230,9 @@ def lgdp_dashboard_list(context: Context, data_dict: DataDict) -> list[dict[str,
     if who.anonymous:
         return []
     org_ids = [m.org_id for m in who.memberships]
-    q = model.Session.query(SavedDashboard).filter(
-        (SavedDashboard.owner_user_id == who.user_id) | (SavedDashboard.owner_org_id.in_(org_ids)))
     names = {m.org_id: m.org_name for m in who.memberships}
     out = []
-    for obj in q.order_by(SavedDashboard.title).all():
+    for obj in saved_dashboards.saved_for(who.user_id, org_ids):
         row = obj.dictize()
         row["organization"] = names.get(obj.owner_org_id) if obj.owner_org_id else None
         out.append(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 
 from ckanext.lgdp.model.audit import _now
 
@@ -39,3 +41,14 @@ class SavedDashboard(tk.BaseModel):  # type: ignore[misc]
             "council_gss": self.council_gss, "period_from": self.period_from, "period_to": self.period_to,
             "created_by": self.created_by, "created": self.created.isoformat(), "modified": self.modified.isoformat(),
         }
+
+
+# ---------------------------------------------------------------- reads
+
+
+def saved_for(user_id: str, org_ids: Collection[str]) -> list[SavedDashboard]:
+    """The dashboards a user saved and those of their organisations, by title."""
+    return (model.Session.query(SavedDashboard)
+            .filter((SavedDashboard.owner_user_id == user_id) | (SavedDashboard.owner_org_id.in_(list(org_ids))))
+            .order_by(SavedDashboard.title)
+            .all())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 
 from ckanext.lgdp.model.audit import _now
 
@@ -61,3 +63,30 @@ class QAFlag(tk.BaseModel):  # type: ignore[misc]
             "explanation": self.explanation, "explained_by": self.explained_by,
             "closed_by": self.closed_by, "closed_at": iso(self.closed_at), "close_note": self.close_note,
         }
+
+
+# ---------------------------------------------------------------- reads
+
+
+def flags(*, within: tuple[Collection[str], Collection[str]] | None = None, flag_id: str | None = None,
+          return_id: str | None = None, council_gss: str | None = None, period: str | None = None,
+          status: str | None = None) -> list[QAFlag]:
+    """Quality flags, filtered by what is given. ``within`` is the reader's
+    reach, (council GSS codes, return ids): only the flags about one of those
+    councils or of one of those returns (None: every flag)."""
+    query = model.Session.query(QAFlag)
+    if within is not None:
+        codes, return_ids = within
+        clauses = []
+        if codes:
+            clauses.append(QAFlag.council_gss.in_(list(codes)))
+        if return_ids:
+            clauses.append(QAFlag.return_id.in_(list(return_ids)))
+        if not clauses:
+            return []
+        query = query.filter(sa.or_(*clauses))
+    for column, value in ((QAFlag.id, flag_id), (QAFlag.return_id, return_id), (QAFlag.council_gss, council_gss),
+                          (QAFlag.period, period), (QAFlag.status, status)):
+        if value is not None:
+            query = query.filter(column == value)
+    return query.all()

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 
 from ckanext.lgdp.model.audit import _now
 
@@ -37,3 +38,21 @@ class StandardVersion(tk.BaseModel):  # type: ignore[misc]
             "created": self.created.isoformat(),
             "created_by": self.created_by,
         }
+
+
+# ---------------------------------------------------------------- reads
+
+
+def versions_of(return_id: str) -> list[StandardVersion]:
+    """Every version of a return's standard, newest first."""
+    return (model.Session.query(StandardVersion)
+            .filter(StandardVersion.return_id == return_id)
+            .order_by(StandardVersion.version.desc())
+            .all())
+
+
+def version_of(return_id: str, version: int) -> StandardVersion | None:
+    """One version of a return's standard."""
+    return (model.Session.query(StandardVersion)
+            .filter(StandardVersion.return_id == return_id, StandardVersion.version == version)
+            .first())

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped
 
 import ckan.plugins.toolkit as tk
+from ckan import model
 
 from ckanext.lgdp.model.audit import _now
 
@@ -110,3 +111,28 @@ class Upload(tk.BaseModel):  # type: ignore[misc]
             "unexplained_queries": len(self.unexplained()),
             "summary": dict(self.summary or {}),
         }
+
+
+# ---------------------------------------------------------------- reads
+
+
+def uploads_of(submission_id: str) -> list[Upload]:
+    """Every upload of a submission, newest first."""
+    return (model.Session.query(Upload)
+            .filter(Upload.submission_id == submission_id)
+            .order_by(Upload.version.desc())
+            .all())
+
+
+def next_version(submission_id: str) -> int:
+    """The version number a submission's next upload takes."""
+    latest = (model.Session.query(Upload.version)
+              .filter(Upload.submission_id == submission_id)
+              .order_by(Upload.version.desc())
+              .first())
+    return (latest[0] if latest else 0) + 1
+
+
+def in_progress() -> list[Upload]:
+    """The uploads waiting for or under validation (``IN_PROGRESS``)."""
+    return model.Session.query(Upload).filter(Upload.status.in_(IN_PROGRESS)).all()

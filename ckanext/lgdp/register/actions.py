@@ -12,6 +12,7 @@ from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp.events import announce
 from ckanext.lgdp.model import StandardVersion
+from ckanext.lgdp.model import standards as standard_versions
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit, lifecycle, standards
 from ckanext.lgdp.register import schema as input_schema
@@ -283,13 +284,7 @@ def lgdp_standard_version_list(context: Context, data_dict: DataDict) -> list[di
     """
     tk.check_access("lgdp_standard_version_list", context, data_dict)
     pkg = _named(data_dict["id"])
-    rows = (
-        model.Session.query(StandardVersion)
-        .filter(StandardVersion.return_id == pkg["id"])
-        .order_by(StandardVersion.version.desc())
-        .all()
-    )
-    return [row.dictize() for row in rows]
+    return [row.dictize() for row in standard_versions.versions_of(pkg["id"])]
 
 
 # ---------------------------------------------------------------- reviews

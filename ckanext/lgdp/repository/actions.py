@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
-
 import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
 from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.model import qa as qa_flags
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.register import RETURN_TYPE, audit
@@ -177,21 +176,12 @@ def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
     return updated
 
 
-def _visible_flags(context: Context, query: Any) -> Any:
-    """Flags the caller may read: their own council's; every flag of the
-    returns their agency owns or requests; all for the coordinating body."""
+def _reach(context: Context) -> tuple[list[str], list[str]] | None:
+    """The flags the caller may read, as ``model.qa.flags(within=...)``
+    takes them: their own council's; every flag of the returns their agency
+    owns or requests; all (None) for the coordinating body."""
     scope = access.flag_scope(access.context_actor(context))
-    if scope.everything:
-        return query
-    clauses = []
-    if scope.council_codes:
-        clauses.append(QAFlag.council_gss.in_(scope.council_codes))
-    if scope.return_ids:
-        clauses.append(QAFlag.return_id.in_(scope.return_ids))
-    if not clauses:
-        return query.filter(False)
-
-    return query.filter(sa.or_(*clauses))
+    return None if scope.everything else (list(scope.council_codes), list(scope.return_ids))
 
 
 @tk.side_effect_free
@@ -205,28 +195,24 @@ def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> list[dict[str, A
     :param status: open, explained, closed or resolved (optional)
     """
     tk.check_access("lgdp_qa_flag_list", context, data_dict)
-    query = model.Session.query(QAFlag)
-    if data_dict.get("data_return"):
-        query = query.filter(QAFlag.return_id == _return(data_dict["data_return"]).id)
+    code = None
     if data_dict.get("council"):
         group = model.Group.get(data_dict["council"])
         code = group.extras.get("gss_code") if group is not None else data_dict["council"]
-        query = query.filter(QAFlag.council_gss == code)
-    if data_dict.get("period"):
-        query = query.filter(QAFlag.period == data_dict["period"])
-    if data_dict.get("status"):
-        query = query.filter(QAFlag.status == data_dict["status"])
-    query = _visible_flags(context, query)
+    found = qa_flags.flags(
+        within=_reach(context),
+        return_id=_return(data_dict["data_return"]).id if data_dict.get("data_return") else None,
+        council_gss=code, period=data_dict.get("period") or None, status=data_dict.get("status") or None)
     order = {"error": 0, "warning": 1, "info": 2}
-    rows = [f.dictize() for f in query.all()]
+    rows = [f.dictize() for f in found]
     return sorted(rows, key=lambda f: (f["period"] or "", order.get(f["severity"], 3), f["council_name"] or ""), reverse=False)
 
 
 def _flag(context: Context, ident: str | None) -> QAFlag:
     """The flag, if the caller may read it: one they may not read answers
     as one that does not exist."""
-    query = model.Session.query(QAFlag).filter(QAFlag.id == (ident or ""))
-    row = _visible_flags(context, query).first() if not context.get("ignore_auth") else query.first()
+    within = None if context.get("ignore_auth") else _reach(context)
+    row = next(iter(qa_flags.flags(within=within, flag_id=ident or "")), None)
     if row is None:
         raise tk.ObjectNotFound(tk._("No quality flag {id}").format(id=ident))
     return row

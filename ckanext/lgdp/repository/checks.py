@@ -18,7 +18,8 @@ from ckan import model
 
 from ckanext.lgdp import access
 from ckanext.lgdp.events import announce
-from ckanext.lgdp.model import QAFlag, StandardVersion
+from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.model import standards as standard_versions
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.register import RETURN_TYPE
 from ckanext.lgdp.repository import consolidate, qa, reference
@@ -57,9 +58,7 @@ def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[A
         return pd.DataFrame(), None
     version = max(versions)
     latest = {"id": versions[version], "standard_version": version}
-    row = (model.Session.query(StandardVersion)
-           .filter(StandardVersion.return_id == return_pkg.id, StandardVersion.version == version)
-           .first())
+    row = standard_versions.version_of(return_pkg.id, version)
     schema = row.schema if row is not None else None
     folding = qa.aggregation(schema) if schema else None
 

@@ -5,14 +5,12 @@ new resource (kept for good) with a row in lgdp_upload."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
 import os
 import time
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from redis.exceptions import RedisError
 
 import ckan.plugins.toolkit as tk
@@ -21,7 +19,7 @@ from ckan.lib.uploader import get_resource_uploader
 from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp import access, config, events, fetch
-from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model import Upload, catalogue, uploads
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.params import validate
@@ -96,7 +94,7 @@ def data_return(ident: str | None) -> dict[str, Any]:
 def council(ident: str | None) -> model.Group:
     group = model.Group.get(ident) if ident else None
     if group is None or not group.is_organization or group.state != "active":
-        named = _council_by_gss(ident)
+        named = catalogue.council_by_gss(ident)
         if named is not None:
             raise tk.ObjectNotFound(tk._("No council {ident}: name the council by its name ({name}), not its GSS code").format(
                 ident=ident, name=named.name))
@@ -104,16 +102,6 @@ def council(ident: str | None) -> model.Group:
     if access.org_type(group.id) != access.COUNCIL:
         raise _error("council", tk._("{name} is not a council").format(name=group.name))
     return group
-
-
-def _council_by_gss(code: str | None) -> model.Group | None:
-    if not code:
-        return None
-    extra = (model.Session.query(model.GroupExtra)
-             .filter(model.GroupExtra.key == "gss_code", model.GroupExtra.value == code.strip().upper(),
-                     model.GroupExtra.state == "active").first())
-    group = model.Group.get(extra.group_id) if extra is not None else None
-    return group if group is not None and group.state == "active" else None
 
 
 def _not_collecting(return_dict: dict[str, Any]) -> tk.ValidationError:
@@ -161,15 +149,6 @@ def upload_errors(row: Upload, report: dict[str, Any] | None, limit: int) -> lis
     if not report:
         return []
     return reports.row_errors(report, limit=limit, catalogue=catalogue_for(row))
-
-
-def uploads_of(submission_id: str) -> list[Upload]:
-    return (
-        model.Session.query(Upload)
-        .filter(Upload.submission_id == submission_id)
-        .order_by(Upload.version.desc())
-        .all()
-    )
 
 
 # ---------------------------------------------------------------- create
@@ -356,8 +335,7 @@ def _resolve_for_upload(context: Context, data_dict: DataDict, url: str = "") ->
         # two first uploads at once: the second waits here until the first
         # commits (the lock is the transaction's), then finds its submission
         name = submission_name(return_dict["name"], group.name, period.label)
-        lock = int.from_bytes(hashlib.sha256(f"lgdp-submission:{name}".encode()).digest()[:8], "big", signed=True)
-        model.Session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+        catalogue.lock_name(f"lgdp-submission:{name}")
         found = _existing(return_dict, group, period)
         if found is not None:
             return found
@@ -544,16 +522,6 @@ def _wait(upload_id: str, seconds: float) -> Upload:
         time.sleep(0.2)
 
 
-def _next_version(submission_id: str) -> int:
-    latest = (
-        model.Session.query(Upload.version)
-        .filter(Upload.submission_id == submission_id)
-        .order_by(Upload.version.desc())
-        .first()
-    )
-    return (latest[0] if latest else 0) + 1
-
-
 @tk.chained_action
 def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> Any:
     """A file added to a submission (through our upload action, CKAN's resource
@@ -574,7 +542,7 @@ def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> A
     # uploads to one submission take turns (its row is locked until the
     # commit), so two at once get two version numbers and see each other's state
     model.Session.flush()
-    model.Session.execute(sa.text("SELECT id FROM package WHERE id = :id FOR UPDATE"), {"id": pkg.id})
+    catalogue.lock_package(pkg.id)
     model.Session.expire(pkg)
     status = pkg.extras.get("submission_status") or states.INITIAL
     if status not in states.UPLOADABLE:
@@ -603,7 +571,7 @@ def _add_upload(up_func: Action, context: Context, data_dict: DataDict, pkg: mod
                 status: str) -> tuple[dict[str, Any], Upload]:
     """CKAN's resource_create and our row, in the current transaction (not
     committed)."""
-    version = _next_version(pkg.id)
+    version = uploads.next_version(pkg.id)
     upload = data_dict.get("upload")
     filename = getattr(upload, "filename", None) or os.path.basename(str(data_dict.get("url") or "")) or None
     data_dict = {**data_dict, "name": tk._("Upload {version}: {filename}").format(version=version, filename=filename or "")}
@@ -812,7 +780,7 @@ def lgdp_upload_list(context: Context, data_dict: DataDict) -> list[dict[str, An
     """
     pkg = submission(data_dict.get("id"))
     tk.check_access("lgdp_upload_list", context, {"id": pkg.id})
-    rows = uploads_of(pkg.id)
+    rows = uploads.uploads_of(pkg.id)
     jobs.sweep([r for r in rows if r.status in IN_PROGRESS])
     return [r.dictize() for r in rows]
 
@@ -848,5 +816,4 @@ def lgdp_validation_sweep(context: Context, data_dict: DataDict) -> dict[str, An
     :returns: ``{"retried": n, "interrupted": m}``
     """
     tk.check_access("lgdp_validation_sweep", context, data_dict)
-    rows = model.Session.query(Upload).filter(Upload.status.in_(IN_PROGRESS)).all()
-    return jobs.sweep(rows)
+    return jobs.sweep(uploads.in_progress())

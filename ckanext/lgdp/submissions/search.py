@@ -9,6 +9,7 @@ import ckan.plugins.toolkit as tk
 from ckan import model
 from ckan.lib.search import rebuild
 
+from ckanext.lgdp.model import catalogue
 from ckanext.lgdp.submissions import SUBMISSION_TYPE
 
 OPEN_STATES = ("expected", "draft", "signed_off", "returned")
@@ -56,15 +57,8 @@ def refresh_overdue(today: datetime.date | None = None) -> int:
     "overdue" facet is right (it is computed when a submission is indexed).
     Run daily (`ckan lgdp expect` does it)."""
     today = today or datetime.date.today()
-    rows = (
-        model.Session.query(model.Package.id)
-        .join(model.PackageExtra, model.PackageExtra.package_id == model.Package.id)
-        .filter(model.Package.type == SUBMISSION_TYPE, model.Package.state == "active")
-        .filter(model.PackageExtra.key == "due_date", model.PackageExtra.value < today.isoformat())
-        .all()
-    )
     count = 0
-    for (pkg_id,) in rows:
+    for pkg_id in catalogue.past_due(SUBMISSION_TYPE, today.isoformat()):
         pkg = model.Package.get(pkg_id)
         if pkg.extras.get("submission_status") in OPEN_STATES:
             rebuild(pkg_id)
