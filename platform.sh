@@ -51,7 +51,8 @@ start_services() {
 cmd_run() {
     ckan_run_env
     install_all
-    start_services ckan ckan-test
+    # shellcheck disable=SC2046 # one core name per word
+    start_services ckan $(test_cores)
     pg_prepare "$RUN_DB" "$RUN_DS_DB"
     ckan_config_run
     ckan_migrate "$RUN_INI" "$RUN_DS_DB"
@@ -75,20 +76,41 @@ MSG
 
 cmd_test() {
     install_all test
-    start_services ckan ckan-test
-    pg_prepare "$TEST_DB" "$TEST_DS_DB"
+    local n slot rc=0 shared=0 exclusive=0
+    n=$(test_processes)
+    # shellcheck disable=SC2046 # one core name per word
+    start_services ckan $(test_cores)
     pg_drop_database "$TEST_WHEEL_DB"
     pg_database "$TEST_WHEEL_DB" "$LGDP_DB_USER"
-    ckan_test_env
-    ckan_migrate "$TEST_INI" "$TEST_DS_DB"
-    mkdir -p "$LGDP_STATE/test-storage"
-    say "running the test suite"
+    for ((slot = n - 1; slot >= 0; slot--)); do
+        ckan_test_env "$slot"
+        pg_prepare "$SLOT_DB" "$SLOT_DS_DB"
+        ckan_migrate "$TEST_INI" "$SLOT_DS_DB"
+        [ "$slot" -eq 0 ] || export "LGDP_TEST_ENV_$slot=$(test_slot_env "$slot")"
+    done
+    ckan_test_env 0
     cd "$LGDP_ROOT"
-    local rc=0
     # the browser tests fail, rather than skip, when Chromium is missing
-    LGDP_REQUIRE_BROWSER=1 "$LGDP_VENV/bin/python" -m pytest "$@" || rc=$?
-    # pytest's 5 means "no tests ran": a failure here, never a silent pass.
-    [ "$rc" -eq 0 ] || die "the test suite failed (pytest exit code $rc)"
+    export LGDP_REQUIRE_BROWSER=1
+    if [ "$n" -eq 1 ]; then
+        say "running the test suite"
+        "$LGDP_VENV/bin/python" -m pytest "$@" || rc=$?
+        # pytest's 5 means "no tests ran": a failure here, never a silent pass.
+        [ "$rc" -eq 0 ] || die "the test suite failed (pytest exit code $rc)"
+        return 0
+    fi
+    # Two runs: the tests that share nothing across the slots in n processes,
+    # then, alone, the tests that stop and start the services themselves
+    # (marked `services`; tests/conftest.py's --lgdp-phase).
+    say "running the test suite in $n processes (LGDP_TEST_PROCESSES), then the tests that stop services, alone"
+    "$LGDP_VENV/bin/python" -m pytest -n "$n" --dist worksteal --lgdp-phase shared "$@" || shared=$?
+    "$LGDP_VENV/bin/python" -m pytest --lgdp-phase exclusive "$@" || exclusive=$?
+    # pytest's 5 means "no tests ran": fine for one of the two runs (a
+    # selection may fall in one), a failure when it is both.
+    for rc in "$shared" "$exclusive"; do
+        [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || die "the test suite failed (pytest exit codes $shared and $exclusive)"
+    done
+    [ "$shared" -eq 0 ] || [ "$exclusive" -eq 0 ] || die "no test ran (pytest exit code 5 in both runs)"
 }
 
 cmd_stop() {

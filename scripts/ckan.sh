@@ -57,13 +57,55 @@ ckan_run_env() {
 
 # The test suite reads test.ini; when the ports are not the defaults the
 # URLs in it are overridden through the environment variables CKAN reads.
+#
+# It runs in LGDP_TEST_PROCESSES processes (pytest-xdist, default: the
+# machine's cores, at most 4), each in a slot of its own: databases, Solr
+# core, Redis database and file store. Slot 0 is test.ini's (lgdp_test,
+# ckan-test, Redis 1); slot i the same names with _w<i> / -w<i> and Redis
+# 1+2i (each slot leaves the next Redis database free for
+# tests/test_supervisor.py's stack). tests/conftest.py gives pytest-xdist's
+# worker gw<i> the environment of slot i, from LGDP_TEST_ENV_<i>.
+test_processes() {
+    local n=${LGDP_TEST_PROCESSES:-$(nproc 2>/dev/null || echo 1)}
+    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || die "LGDP_TEST_PROCESSES must be a whole number of processes, 1 or more (got '$n')"
+    [ "$n" -le 4 ] || n=4
+    echo "$n"
+}
+
+# test_cores: the Solr cores of every slot (`run` prepares them too, so
+# that Solr is not restarted between `run` and `test`).
+test_cores() {
+    local i n
+    n=$(test_processes)
+    echo ckan-test
+    for ((i = 1; i < n; i++)); do echo "ckan-test-w$i"; done
+}
+
+# ckan_test_env [SLOT]: export the CKAN_* variables of a slot (default 0);
+# sets SLOT_DB and SLOT_DS_DB.
 ckan_test_env() {
-    export "${CKAN_URL_VARS[@]}"
-    CKAN_SQLALCHEMY_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$TEST_DB")
-    CKAN_DATASTORE_WRITE_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$TEST_DS_DB")
-    CKAN_DATASTORE_READ_URL=$(pg_url "$LGDP_DS_READ_USER" "$LGDP_DS_READ_PASS" "$TEST_DS_DB")
-    CKAN_SOLR_URL=http://127.0.0.1:$LGDP_SOLR_PORT/solr/ckan-test
-    CKAN_REDIS_URL=redis://127.0.0.1:$LGDP_REDIS_PORT/1
+    local slot=${1:-0} suffix="" core=ckan-test
+    if [ "$slot" -gt 0 ]; then suffix=_w$slot; core=ckan-test-w$slot; fi
+    SLOT_DB=$TEST_DB$suffix
+    SLOT_DS_DB=${TEST_DB}${suffix}_datastore
+    [ "$slot" -gt 0 ] || SLOT_DS_DB=$TEST_DS_DB
+    export "${CKAN_URL_VARS[@]}" CKAN_STORAGE_PATH
+    CKAN_SQLALCHEMY_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$SLOT_DB")
+    CKAN_DATASTORE_WRITE_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$SLOT_DS_DB")
+    CKAN_DATASTORE_READ_URL=$(pg_url "$LGDP_DS_READ_USER" "$LGDP_DS_READ_PASS" "$SLOT_DS_DB")
+    CKAN_SOLR_URL=http://127.0.0.1:$LGDP_SOLR_PORT/solr/$core
+    CKAN_REDIS_URL=redis://127.0.0.1:$LGDP_REDIS_PORT/$((1 + 2 * slot))
+    CKAN_STORAGE_PATH=$LGDP_STATE/test-storage${suffix}
+    mkdir -p "$CKAN_STORAGE_PATH"
+}
+
+# test_slot_env SLOT: the slot's variables as one line (NAME=VALUE ...) for
+# LGDP_TEST_ENV_<SLOT>.
+test_slot_env() {
+    ckan_test_env "$1"
+    local var out=""
+    for var in "${CKAN_URL_VARS[@]}" CKAN_STORAGE_PATH; do out+="$var=${!var} "; done
+    echo "${out% }"
 }
 
 # ckan_migrate INI DATASTORE_DB: core, plugin and DataStore schema, idempotent.

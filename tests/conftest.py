@@ -19,6 +19,35 @@ ROOT = Path(__file__).resolve().parents[1]
 STANDARDS = ROOT / "ckanext" / "lgdp" / "schemas" / "standards"
 
 
+# `./platform.sh test` runs the suite in several processes (pytest-xdist),
+# each in a slot of its own: databases, Solr core, Redis database and file
+# store (scripts/ckan.sh, test_slot_env). Worker gw0 keeps test.ini's slot;
+# gw<i> takes the CKAN_* variables of slot i from LGDP_TEST_ENV_<i>, before
+# CKAN's pytest plugin reads the configuration, and its child processes (the
+# CLI, web servers and workers the tests start) inherit them.
+def _take_slot() -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    if worker in ("", "0"):
+        return
+    spec = os.environ.get(f"LGDP_TEST_ENV_{worker}")
+    if not spec:
+        raise RuntimeError(f"test process gw{worker} has no slot (LGDP_TEST_ENV_{worker} is unset): "
+                           "run the suite in several processes with ./platform.sh test, which prepares them")
+    for pair in spec.split():
+        name, _, value = pair.partition("=")
+        os.environ[name] = value
+
+
+_take_slot()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--lgdp-phase", choices=("all", "shared", "exclusive"), default="all",
+        help="shared: only the tests that may run beside others (in several processes); exclusive: only "
+             "those that stop and start the services themselves (marked `services`), which run alone")
+
+
 # Tests that need CKAN running (its plugins, database, index, web server or
 # CLI) are marked `ckan` by the fixtures they use; the rest are pure (the
 # engines: fastcsv, intake, quality checks, calendars, cron strings) and run
@@ -33,11 +62,20 @@ CKAN_FIXTURES = frozenset({
 CKAN_MARKS = frozenset({"services", "packaging"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if (CKAN_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 or CKAN_MARKS.intersection(m.name for m in item.iter_markers())):
             item.add_marker(pytest.mark.ckan)
+    phase = config.getoption("--lgdp-phase")
+    if phase != "all":
+        keep, dropped = [], []
+        for item in items:
+            alone = item.get_closest_marker("services") is not None
+            (keep if alone == (phase == "exclusive") else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 # Plugins with alembic migrations of their own, and the package holding their

@@ -140,7 +140,7 @@ def race_ini():
     """test.ini as the platform runs CKAN: Solr shows a change up to a
     second later (ckan.search.solr_commit = false, autoSoftCommit 1 s). Kept
     beside test.ini (in the git-ignored .state/) for its %(here)s."""
-    path = ROOT / ".state" / "test-race.ini"
+    path = ROOT / ".state" / f"test-race-{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}.ini"
     path.parent.mkdir(exist_ok=True)
     text = (ROOT / "test.ini").read_text("utf-8").replace("%(here)s", str(ROOT))
     path.write_text(text.replace("[app:main]\n", "[app:main]\nckan.search.solr_commit = false\n", 1), "utf-8")
@@ -151,7 +151,8 @@ def race_ini():
 def _advisory_waiters():
     model.Session.rollback()
     return model.Session.execute(sa.text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar()
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
 
 
 def test_concurrent_first_consolidations_make_one_table_per_version(app, world, live_worker, race_ini):
@@ -457,6 +458,7 @@ def _terminate_waiting_backend(table, proc):
         # (the statement's text may be cut at track_activity_query_size: the table is named early)
         pids = model.Session.execute(sa.text(
             "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() "
+            "AND datname = current_database() "
             "AND query ILIKE :q"), {"q": f"% {table}%"}).scalars().all()
         if pids:
             break

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,15 @@ class Supervised:
     def __init__(self, state: Path) -> None:
         self.state = state
         self.port = _free_port()
-        redis_port = os.environ.get("LGDP_REDIS_PORT", "6379")
+        # the Redis database after the suite's own (each test process has its
+        # own pair: tests/conftest.py's slots)
+        suite = urllib.parse.urlsplit(os.environ.get("CKAN_REDIS_URL", "redis://127.0.0.1:6379/1"))
+        spare = f"{suite.scheme}://{suite.netloc}/{int(suite.path.strip('/') or 0) + 1}"
         self.env = {
             "LGDP_CKAN_PORT": str(self.port),
             "LGDP_WEB_WORKERS": "1",
             "CKAN_SITE_URL": f"http://127.0.0.1:{self.port}",
-            "CKAN_REDIS_URL": f"redis://127.0.0.1:{redis_port}/2",
+            "CKAN_REDIS_URL": spare,
         }
 
     def shell(self, commands: str, timeout: int = 240) -> subprocess.CompletedProcess:
