@@ -160,8 +160,13 @@ def test_a_worker_that_loses_redis_waits_and_takes_the_next_job(tmp_path, proces
     _redis_back()
 
     after = tk.enqueue_job(ckan_jobs.test_job, ["after the outage"], title="a job after the outage", queue="default")
-    wait_until(lambda: Job.fetch(after.id, connection=connect_to_redis()).get_status() == "finished", 60,
-               "the worker did not take a job after Redis came back:\n" + Processes.log_of(proc)[-3000:])
+    try:
+        wait_until(lambda: Job.fetch(after.id, connection=connect_to_redis()).get_status() == "finished", 60,
+                   "the worker did not take a job after Redis came back")
+    except AssertionError as e:
+        job = Job.fetch(after.id, connection=connect_to_redis())
+        raise AssertionError(f"{e}: job {after.id} is {job.get_status()!r} ({job.exc_info or ''})\n"
+                             + Processes.log_of(proc)[-8000:]) from None
     assert proc.poll() is None  # the same process
     beat = _beat_of(_status(sysadmin), proc.pid)
     assert beat["live"] and beat["last_job"] == after.id, beat
