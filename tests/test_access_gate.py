@@ -216,6 +216,26 @@ def _names(value: Any) -> str:
     return json.dumps(value)
 
 
+def test_the_datastore_list_of_tables_is_a_resource_that_does_not_exist(app, objects):
+    """CKAN's DataStore answers datastore_search on "_table_metadata" with
+    every table's name, those of unpublished returns with the rest: no
+    role gets it, and each is told it does not exist (never a 500)."""
+    world, objs = objects
+    tables = {o["resource_id"] for o in objs.values() if o["kind"] == "table"}
+    assert tables
+    answers = []
+    for role in ROLES:
+        who = world["people"][role]
+        for action, param in (("datastore_search", "resource_id"), ("datastore_info", "id")):
+            resp = _api_get(app, who, action, **{param: "_table_metadata"})
+            body = resp.get_data(as_text=True)
+            answers.append((role, action, resp.status_code))
+            assert resp.status_code == 404, (role, action, resp.status_code, body[:300])
+            assert "_table_metadata" in resp.json["error"]["message"], (role, action, body[:300])
+            assert not any(t in body for t in tables), (role, action, "a table named")
+    assert len(answers) == 2 * len(ROLES)
+
+
 def _private_return(world) -> dict[str, Any]:
     from tests.conftest import standard
 

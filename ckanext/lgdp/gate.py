@@ -280,6 +280,12 @@ def _restore_deep(value: Any, fakes: dict[str, str]) -> Any:
     return value
 
 
+# CKAN's DataStore serves "_table_metadata", the list of every table (those
+# of unpublished returns with the rest), as if it were a resource, to anyone:
+# here it is a resource that does not exist, for everyone.
+_TABLE_LIST = "_table_metadata"
+
+
 def gate(name: str, cls: str, action: Callable[..., Any], context: Context, data_dict: DataDict | None) -> Any:
     """Run one action call through the policy."""
     data_dict = data_dict if data_dict is not None else {}
@@ -297,6 +303,8 @@ def gate(name: str, cls: str, action: Callable[..., Any], context: Context, data
     news = _new_objects(name, data_dict)
     labels = frozenset(access.principals(who)) if found or news else frozenset()
     hidden = [ident for ident, pkg in found.items() if not readable(who, pkg, labels)]
+    if _TABLE_LIST in idents and name.startswith("datastore_"):
+        hidden.append(_TABLE_LIST)
     if cls == SQL:
         hidden += _hidden_tables(context, idents - set(found))
     if hidden:
