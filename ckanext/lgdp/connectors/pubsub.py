@@ -24,6 +24,7 @@ from ckanext.lgdp.events import EVENT_TYPES, event_signal
 from ckanext.lgdp.model import Delivery, Event, Subscription
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
+from ckanext.lgdp.register import returns
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +221,7 @@ def lgdp_subscription_create(context: Context, data_dict: DataDict) -> dict[str,
             types=", ".join(unknown), known=", ".join(EVENT_TYPES))]
     return_id = None
     if data_dict.get("data_return"):
-        pkg = model.Package.get(data_dict["data_return"])
-        if pkg is None or pkg.type != "data-return":
-            raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict["data_return"]))
-        return_id = pkg.id
+        return_id = returns.package(data_dict["data_return"]).id
     org_id = None
     if data_dict.get("organization"):
         group = model.Group.get(data_dict["organization"])
@@ -307,9 +305,7 @@ def lgdp_event_list(context: Context, data_dict: DataDict) -> list[dict[str, Any
     :param limit: at most this many (default 100, at most 1000)
     """
     tk.check_access("lgdp_event_list", context, data_dict)
-    pkg = model.Package.get(data_dict.get("data_return") or "")
-    if pkg is None or pkg.type != "data-return":
-        raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
+    pkg = returns.package(data_dict.get("data_return"))
     limit = data_dict["limit"]
     who = access.context_actor(context)
     rows = model.Session.query(Event).filter(Event.return_id == pkg.id).order_by(Event.created.desc()).limit(5000)

@@ -34,7 +34,7 @@ from ckanext.lgdp.connectors.auth import council_editor
 from ckanext.lgdp.model import Connector, ConnectorRun
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
-from ckanext.lgdp.register import audit
+from ckanext.lgdp.register import audit, returns
 from ckanext.lgdp.register import calendar as cal
 
 log = logging.getLogger(__name__)
@@ -187,9 +187,7 @@ def lgdp_connector_create(context: Context, data_dict: DataDict) -> dict[str, An
         raise tk.ObjectNotFound(tk._("No council {name}").format(name=data_dict.get("council")))
     if not council_editor(context, group.id):
         raise tk.NotAuthorized(tk._("Only the council's editors set up its connectors"))
-    pkg = model.Package.get(data_dict.get("data_return") or "")
-    if pkg is None or pkg.type != "data-return":
-        raise tk.ObjectNotFound(tk._("No data return {name}").format(name=data_dict.get("data_return")))
+    pkg = returns.package(data_dict.get("data_return"))
     url = data_dict["url"].strip()
     interval = data_dict["interval_minutes"]
     conn = Connector(council_id=group.id, return_id=pkg.id, url=url, auth_header=data_dict.get("auth_header") or None,

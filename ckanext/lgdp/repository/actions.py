@@ -15,7 +15,7 @@ from ckanext.lgdp.model import QAFlag
 from ckanext.lgdp.model import qa as qa_flags
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
-from ckanext.lgdp.register import RETURN_TYPE, audit
+from ckanext.lgdp.register import audit, returns
 from ckanext.lgdp.repository import (
     TABLE_TYPE,
     checks,
@@ -42,11 +42,7 @@ __all__ = [
 ]
 
 
-def _return(ident: str | None) -> model.Package:
-    pkg = model.Package.get(ident) if ident else None
-    if pkg is None or pkg.type != RETURN_TYPE:
-        raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
-    return pkg
+_return = returns.package
 
 
 # ---------------------------------------------------------------- the outcome of consolidation

@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-import ckan.plugins.toolkit as tk
 from ckan import model
 
 from ckanext.lgdp import access
@@ -21,15 +20,10 @@ from ckanext.lgdp.events import announce
 from ckanext.lgdp.model import QAFlag
 from ckanext.lgdp.model import standards as standard_versions
 from ckanext.lgdp.model.audit import now as _now
-from ckanext.lgdp.register import RETURN_TYPE
+from ckanext.lgdp.register import returns
 from ckanext.lgdp.repository import consolidate, qa, reference
 
-
-def _return(ident: str | None) -> model.Package:
-    pkg = model.Package.get(ident) if ident else None
-    if pkg is None or pkg.type != RETURN_TYPE:
-        raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
-    return pkg
+_return = returns.package
 
 
 def platform_councils() -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from ckanext.lgdp.model import Upload, catalogue, uploads
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.params import validate
-from ckanext.lgdp.register import RETURN_TYPE, audit
+from ckanext.lgdp.register import audit, returns
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register.search import iter_returns
 from ckanext.lgdp.register.standards import current_standard, standard_for
@@ -85,10 +85,7 @@ def _error(field: str, message: str) -> tk.ValidationError:
 
 
 def data_return(ident: str | None) -> dict[str, Any]:
-    pkg = model.Package.get(ident) if ident else None
-    if pkg is None or pkg.type != RETURN_TYPE or pkg.state != "active":
-        raise tk.ObjectNotFound(tk._("No data return {ident}").format(ident=ident))
-    return _show(pkg.id)
+    return _show(returns.package(ident, active=True).id)
 
 
 def council(ident: str | None) -> model.Group:
