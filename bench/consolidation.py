@@ -246,9 +246,9 @@ def peak_rss_mb() -> float:
 
 
 def _site() -> dict[str, Any]:
-    from ckanext.lgdp.repository.consolidate import _site
+    from ckanext.lgdp.repository.consolidate import site_context
 
-    return _site()
+    return site_context()
 
 
 def cleanup() -> dict[str, Any]:

@@ -261,3 +261,57 @@ def test_the_sql_finder_finds_sql(tmp_path):
     sample = tmp_path / "actions.py"
     sample.write_text("def f():\n    model.Session.query(X).all()\n    sa.text('SELECT 1')\n    x.query()\n")
     assert sorted(_sql_calls(sample)) == [2, 3]
+
+
+# ------------------------------------------------ what lives outside the package
+#
+# The benches, the fault suite's runner and the scripts run outside the test
+# suite and import the package's names: a name moved or renamed in the
+# package must be moved there too, or they break unseen.
+OUTSIDE = sorted([*(ROOT.parent.parent / "bench").rglob("*.py"), *(ROOT.parent.parent / "scripts").rglob("*.py")])
+
+
+def _missing_names(path: Path) -> list[str]:
+    """The ``ckanext.lgdp`` names a file imports, or reads as an attribute of
+    a module it imports, that the package does not have."""
+    tree = ast.parse(path.read_text("utf-8"))
+    modules: dict[str, object] = {}
+    missing = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(PACKAGE):
+            owner = importlib.import_module(node.module)
+            for alias in node.names:
+                if hasattr(owner, alias.name):
+                    value = getattr(owner, alias.name)
+                else:
+                    try:
+                        value = importlib.import_module(f"{node.module}.{alias.name}")
+                    except ModuleNotFoundError:
+                        missing.append(f"{path.name}:{node.lineno}: {node.module} has no {alias.name}")
+                        continue
+                if type(value).__name__ == "module":
+                    modules[alias.asname or alias.name] = value
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PACKAGE) and alias.asname:
+                    modules[alias.asname] = importlib.import_module(alias.name)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and not hasattr(modules[node.value.id], node.attr)):
+            missing.append(f"{path.name}:{node.lineno}: {modules[node.value.id].__name__} has no {node.attr}")
+    return missing
+
+
+def test_the_benches_and_scripts_use_names_the_package_has():
+    assert OUTSIDE
+    missing = [m for path in OUTSIDE for m in _missing_names(path)]
+    assert not missing, "\n".join(missing)
+
+
+def test_a_missing_name_is_found(tmp_path):
+    sample = tmp_path / "bench.py"
+    sample.write_text("from ckanext.lgdp.repository import consolidate, reference\n"
+                      "from ckanext.lgdp.repository.consolidate import _gone\n"
+                      "consolidate.site_context()\nreference.no_such_rule()\n")
+    assert [m.split(": ", 1)[1] for m in _missing_names(sample)] == [
+        "ckanext.lgdp.repository.consolidate has no _gone", "ckanext.lgdp.repository.reference has no no_such_rule"]
