@@ -84,7 +84,7 @@ cmd_test() {
         ckan_test_env "$slot"
         pg_prepare "$SLOT_DB" "$SLOT_DS_DB"
         ckan_migrate "$TEST_INI" "$SLOT_DS_DB"
-        [ "$slot" -eq 0 ] || export "LGDP_TEST_ENV_$slot=$(test_slot_env "$slot")"
+        [ "$slot" -eq 0 ] || export "LGDP_TEST_ENV_$slot=$(test_slot_env)"
     done
     pg_drop_database "$TEST_WHEEL_DB"
     pg_database "$TEST_WHEEL_DB" "$LGDP_DB_USER"
@@ -102,8 +102,8 @@ cmd_test() {
     # Two runs: the tests that share nothing across the slots in n processes,
     # then, alone, the tests that stop and start the services themselves
     # (marked `services`; tests/conftest.py's --lgdp-phase). Alone, not beside
-    # the first run on services of their own: under that load a job queued
-    # just after a Redis restart was once seen to wait for over a minute
+    # the first run on services of their own: under that load a job the worker
+    # ran just after a Redis restart was seen to stay "queued" in RQ
     # (tests/test_health.py), and the outage tests time what they see.
     say "running the test suite in $n processes (LGDP_TEST_PROCESSES), then the tests that stop services, alone"
     "$LGDP_VENV/bin/python" -m pytest -n "$n" --dist worksteal --lgdp-phase shared "$@" || shared=$?

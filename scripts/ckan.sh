@@ -87,8 +87,8 @@ ckan_test_env() {
     local slot=${1:-0} suffix="" core=ckan-test
     if [ "$slot" -gt 0 ]; then suffix=_w$slot; core=ckan-test-w$slot; fi
     SLOT_DB=$TEST_DB$suffix
-    SLOT_DS_DB=${TEST_DB}${suffix}_datastore
-    [ "$slot" -gt 0 ] || SLOT_DS_DB=$TEST_DS_DB
+    SLOT_DS_DB=$TEST_DS_DB
+    [ "$slot" -eq 0 ] || SLOT_DS_DB=${SLOT_DB}_datastore
     export "${CKAN_URL_VARS[@]}" CKAN_STORAGE_PATH
     CKAN_SQLALCHEMY_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$SLOT_DB")
     CKAN_DATASTORE_WRITE_URL=$(pg_url "$LGDP_DB_USER" "$LGDP_DB_PASS" "$SLOT_DS_DB")
@@ -99,10 +99,9 @@ ckan_test_env() {
     mkdir -p "$CKAN_STORAGE_PATH"
 }
 
-# test_slot_env SLOT: the slot's variables as one line (NAME=VALUE ...) for
-# LGDP_TEST_ENV_<SLOT>.
+# test_slot_env: the variables ckan_test_env exported last, as one line
+# (NAME=VALUE ...) for LGDP_TEST_ENV_<SLOT>.
 test_slot_env() {
-    ckan_test_env "$1"
     local var out=""
     for var in "${CKAN_URL_VARS[@]}" CKAN_STORAGE_PATH; do out+="$var=${!var} "; done
     echo "${out% }"

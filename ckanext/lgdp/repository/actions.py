@@ -42,9 +42,6 @@ __all__ = [
 ]
 
 
-_return = returns.package
-
-
 # ---------------------------------------------------------------- the outcome of consolidation
 #
 # An accepted submission's consolidation is recorded in lgdp_consolidation
@@ -128,7 +125,7 @@ def lgdp_consolidate(context: Context, data_dict: DataDict) -> dict[str, Any]:
     :returns: ``{"submissions": n, "rows": m}``
     """
     tk.check_access("lgdp_consolidate", context, data_dict)
-    return_id = _return(data_dict["data_return"]).id if data_dict.get("data_return") else None
+    return_id = returns.package(data_dict["data_return"]).id if data_dict.get("data_return") else None
     result = tracking.rebuild(return_id, context=context)
     if data_dict["qa"]:
         ids = {return_id} if return_id else {p.extras.get("data_return") for p in consolidate.accepted_submissions()}
@@ -145,7 +142,7 @@ def lgdp_qa_run(context: Context, data_dict: DataDict) -> dict[str, int]:
     :param period: only flags about this period (optional)
     """
     tk.check_access("lgdp_qa_run", context, data_dict)
-    return checks.run_qa(_return(data_dict.get("data_return")).id, data_dict.get("period") or None)
+    return checks.run_qa(returns.package(data_dict.get("data_return")).id, data_dict.get("period") or None)
 
 
 @validate(schema.table_publish)
@@ -155,7 +152,7 @@ def lgdp_table_publish(context: Context, data_dict: DataDict) -> dict[str, Any]:
     :param data_return: the return's id or name
     :param published: true or false (default true)
     """
-    return_pkg = _return(data_dict.get("data_return"))
+    return_pkg = returns.package(data_dict.get("data_return"))
     tk.check_access("lgdp_table_publish", context, {**data_dict, "data_return": return_pkg.id})
     name = consolidate.table_name(return_pkg.name)
     table = model.Package.get(name)
@@ -197,7 +194,7 @@ def lgdp_qa_flag_list(context: Context, data_dict: DataDict) -> list[dict[str, A
         code = group.extras.get("gss_code") if group is not None else data_dict["council"]
     found = qa_flags.flags(
         within=_reach(context),
-        return_id=_return(data_dict["data_return"]).id if data_dict.get("data_return") else None,
+        return_id=returns.package(data_dict["data_return"]).id if data_dict.get("data_return") else None,
         council_gss=code, period=data_dict.get("period") or None, status=data_dict.get("status") or None)
     order = {"error": 0, "warning": 1, "info": 2}
     rows = [f.dictize() for f in found]

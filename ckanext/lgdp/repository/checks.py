@@ -23,8 +23,6 @@ from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.register import returns
 from ckanext.lgdp.repository import consolidate, qa, reference
 
-_return = returns.package
-
 
 def platform_councils() -> list[dict[str, str]]:
     """The councils on the platform, with their GSS codes: those expected to
@@ -73,7 +71,7 @@ def table_frame(return_pkg: model.Package, period: str | None = None) -> tuple[A
 def run_qa(return_id: str, period: str | None = None) -> dict[str, int]:
     """Run the checks on a return's table and store their flags: new ones
     open, ones found again refreshed, ones no longer found resolved."""
-    return_pkg = _return(return_id)
+    return_pkg = returns.package(return_id)
     frame, schema = table_frame(return_pkg, period)
     if frame.empty or not schema:
         return {"raised": 0, "seen": 0, "resolved": 0}
