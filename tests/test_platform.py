@@ -115,3 +115,18 @@ def test_test_ini_and_platform_ini_enable_the_same_plugins():
         return parser["app:main"]["ckan.plugins"].split()
 
     assert plugins(ROOT / "test.ini") == plugins(ROOT / "config" / "platform.ini")
+
+
+def test_the_header_links_the_dashboard_without_counting_activities(app, agency_admin):
+    """A signed-in page's header has the Dashboard, profile, settings and
+    log-out links, but not the activity plugin's count of new activities
+    (dashboard_activity_list on every page, about 50 ms of each)."""
+    user = agency_admin["user"]
+    page = app.get("/data-return/", headers=agency_admin["headers"]).get_data(as_text=True)
+    header = page[page.index("account-masthead"):page.index("</header>")]
+    assert 'href="/dashboard/"' in header
+    assert f'href="/user/{user["name"]}"' in header and f'href="/user/edit/{user["name"]}"' in header
+    assert 'action="/user/_logout"' in header
+    assert "badge" not in header and "notifications" not in header
+    # the dashboard itself still answers
+    assert app.get("/dashboard/", headers=agency_admin["headers"]).status_code == 200

@@ -87,28 +87,40 @@ def actor(user: str | None) -> Actor:
 
 
 _ACTORS = "lgdp_actors"
+_PRINCIPALS = "lgdp_principals"
 # The rows an Actor is read from: a change to any of them forgets the actors
-# of the request.
+# of the request, and their principals.
 _ACTOR_SOURCES = (model.User, model.Member, model.Group, model.GroupExtra)
+# The rows principals are also read from (a return's owner and requesting
+# agencies): a change to any of them forgets the principals.
+_PRINCIPAL_SOURCES = (model.Package, model.PackageExtra)
+
+
+def _request_memo(key: str) -> dict[str, Any] | None:
+    """What this web request has already worked out under ``key`` (None
+    outside a request: a CLI command or a job sees each change as it is
+    made)."""
+    if not flask.has_request_context():
+        return None
+    if key not in flask.g:
+        setattr(flask.g, key, {})
+    return getattr(flask.g, key)
 
 
 def _request_actors() -> dict[str, Actor] | None:
-    """The actors already worked out in this web request (None outside one:
-    a CLI command or a job sees each change as it is made)."""
-    if not flask.has_request_context():
-        return None
-    if _ACTORS not in flask.g:
-        setattr(flask.g, _ACTORS, {})
-    return getattr(flask.g, _ACTORS)
+    return _request_memo(_ACTORS)
 
 
 @sa.event.listens_for(model.Session, "after_flush")
 def _forget_actors(session: Any, _flush_context: Any) -> None:
-    if not flask.has_request_context() or _ACTORS not in flask.g:
+    if not flask.has_request_context():
         return
-    changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(obj, _ACTOR_SOURCES) for obj in changed):
+    changed = [*session.new, *session.dirty, *session.deleted]
+    actors = any(isinstance(obj, _ACTOR_SOURCES) for obj in changed)
+    if actors and _ACTORS in flask.g:
         getattr(flask.g, _ACTORS).clear()
+    if (actors or any(isinstance(obj, _PRINCIPAL_SOURCES) for obj in changed)) and _PRINCIPALS in flask.g:
+        getattr(flask.g, _PRINCIPALS).clear()
 
 
 def _load_actor(user: str) -> Actor:
@@ -329,7 +341,21 @@ def requested_returns(agency_ids: list[str]) -> list[str]:
 
 
 def principals(who: Actor) -> list[str]:
-    """The permission labels of a user: what they are to the policy."""
+    """The permission labels of a user: what they are to the policy.
+
+    Worked out once per web request and user (a page asks for them through
+    CKAN's permission labels several times), and again after a change to a
+    user, membership, organisation or dataset in the database session."""
+    known = _request_memo(_PRINCIPALS) if who.user_id else None
+    if known is not None and who in known:
+        return list(known[who])
+    labels = _principals(who)
+    if known is not None:
+        known[who] = tuple(labels)
+    return labels
+
+
+def _principals(who: Actor) -> list[str]:
     labels = [PUBLIC_LABEL]
     if who.anonymous:
         return labels
