@@ -535,8 +535,7 @@ def main() -> None:
 
         site.fresh()
         sub_rows = model.Session.execute(sa.text(
-            "SELECT p.id, p.name, (SELECT value FROM package_extra e WHERE e.package_id = p.id "
-            "AND e.key = 'submission_status' AND e.state = 'active') AS status, "
+            "SELECT p.id, p.name, (SELECT s.status FROM lgdp_submission_state s WHERE s.submission_id = p.id) AS status, "
             "(SELECT count(*) FROM lgdp_upload u WHERE u.submission_id = p.id) AS n_up, "
             "(SELECT count(*) FROM lgdp_upload u WHERE u.submission_id = p.id AND u.status = 'valid') AS n_valid "
             "FROM package p WHERE p.name LIKE :pfx AND p.name NOT LIKE '%--all-councils' AND p.state = 'active'"),

@@ -45,7 +45,7 @@ format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 # Every schedule off unless a test turns it on.
-NO_SCHEDULES = {f"ckanext.lgdp.schedule.{job}": "" for job in ("pull", "deliver", "remind", "reviews", "expect", "sweep")}
+NO_SCHEDULES = {f"ckanext.lgdp.schedule.{job}": "" for job in ("pull", "deliver", "remind", "reviews", "expect", "sweep", "search")}
 
 
 def write_ini(folder: Path, **settings: str) -> Path:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from ckan import model
 from ckan.tests import factories
+from ckan.tests.helpers import call_action
 
 from ckanext.lgdp.model import Consolidation, Upload
 from ckanext.lgdp.repository import consolidate
@@ -68,7 +69,7 @@ def _accept_again(app, people, name, dwellings):
 
 def _accepted_upload(name):
     model.Session.expire_all()
-    return model.Package.get(name).extras["accepted_upload"]
+    return call_action("package_show", id=name)["accepted_upload"]
 
 
 def _record(name):
@@ -213,8 +214,6 @@ def test_a_stale_search_index_copy_does_not_make_a_second_table(app, world, live
     _accept(app, people, "aberdeen-city", "2023-24")
     run_worker("default")
     [resource_id] = _held()
-
-    from ckan.tests.helpers import call_action
 
     stale = call_action("package_show", context={"use_cache": False}, id=TABLE)
     for res in stale["resources"]:

@@ -228,26 +228,29 @@ class Observer:
             SELECT p.id, p.name, p.owner_org,
                    (SELECT json_object_agg(x.key, x.value) FROM package_extra x
                      WHERE x.package_id = p.id AND x.state = 'active') AS extras,
-                   c.upload_id, c.status, c.problem
+                   c.upload_id, c.status, c.problem,
+                   s.status, s.current_upload, s.accepted_upload
               FROM package p JOIN package_extra e ON e.package_id = p.id
               LEFT JOIN lgdp_consolidation c ON c.submission_id = p.id
+              LEFT JOIN lgdp_submission_state s ON s.submission_id = p.id
              WHERE p.type = 'submission' AND p.state = 'active'
                AND e.key = 'data_return' AND e.value = :rid AND e.state = 'active'""", rid=return_id)
-        for pid, name, owner, extras, c_upload, c_status, c_problem in rows:
+        for pid, name, owner, extras, c_upload, c_status, c_problem, status, current, accepted in rows:
             extras = extras or {}
-            # the consolidation's state is the platform's own record of it
-            # (lgdp_consolidation), for the accepted file; none yet: pending
-            accepted = extras.get("accepted_upload") or ""
+            # the submission's state is the platform's own (lgdp_submission_state),
+            # and so is the consolidation's (lgdp_consolidation), for the
+            # accepted file; none yet: pending
+            accepted = accepted or ""
             if accepted and c_upload == accepted:
                 cons, problem = c_status or "", c_problem or ""
             else:
                 cons, problem = ("pending" if accepted else ""), ""
             out[name] = {"id": pid, "name": name, "owner_org": owner,
-                         "status": extras.get("submission_status"),
+                         "status": status or "expected",
                          "consolidation_status": cons,
                          "consolidation_problem": problem,
-                         "current_upload": extras.get("current_upload") or "",
-                         "accepted_upload": extras.get("accepted_upload") or "",
+                         "current_upload": current or "",
+                         "accepted_upload": accepted,
                          "period": extras.get("period")}
         return out
 

@@ -17,6 +17,8 @@ import ckan.authz as authz
 from ckan import model
 from ckan.lib.plugins import DefaultPermissionLabels
 
+from ckanext.lgdp.model import submission_state
+
 COUNCIL = "council"
 AGENCY = "agency"
 COORDINATOR = "coordinator"
@@ -258,8 +260,10 @@ def describe(pkg: "model.Package | None") -> AccessObject | None:
     if pkg.type == RETURN_KIND:
         return AccessObject(RETURN_KIND, "private" if pkg.private else "public", pkg.owner_org, pkg.id)
     if pkg.type == SUBMISSION_KIND:
+        # the state as it stands now (lgdp_submission_state), not as the
+        # search document last saw it
         return AccessObject(
-            SUBMISSION_KIND, extras.get("submission_status") or "expected", pkg.owner_org, extras.get("data_return")
+            SUBMISSION_KIND, submission_state.status_of(pkg.id), pkg.owner_org, extras.get("data_return")
         )
     if pkg.type == TABLE_KIND:
         published = str(extras.get("published", "")).lower() in ("true", "yes", "1")

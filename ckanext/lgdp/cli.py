@@ -12,6 +12,7 @@ import click
 
 import ckan.plugins.toolkit as tk
 from ckan import model
+from ckan.lib.search.common import SearchIndexError
 
 from ckanext.lgdp import demo as demo_data
 from ckanext.lgdp.connectors import pull as connectors
@@ -145,6 +146,20 @@ def sweep() -> None:
         click.echo(f"  interrupted {name}")
     for failed in found["failed"]:
         click.echo(f"  {failed['name']}: {failed['problem']}")
+
+
+@lgdp.command("search-refresh")
+def search_refresh() -> None:
+    """Refresh the search documents of submissions whose state changed since
+    they were indexed (the workers do it in batches after each step; this
+    takes what a lost job or a Solr outage left)."""
+    try:
+        result = tk.get_action("lgdp_search_refresh")({"user": _site_user(), "ignore_auth": True}, {})
+    except SearchIndexError as e:
+        tk.error_shout(f"the search index (Solr) cannot be written: {e}")
+        sys.exit(1)
+    click.echo(f"{result['refreshed']} search documents refreshed, {result['removed']} removed, "
+               f"{result['pending']} still stale")
 
 
 @lgdp.command()

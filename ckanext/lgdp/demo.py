@@ -21,6 +21,7 @@ from ckanext.lgdp import demo_submissions
 from ckanext.lgdp.register import lifecycle
 from ckanext.lgdp.register.councils import councils as council_areas
 from ckanext.lgdp.repository import reference
+from ckanext.lgdp.submissions import indexing
 
 # The data standards ship inside the package (ckanext/lgdp/schemas/standards).
 STANDARDS = resources.files("ckanext.lgdp").joinpath("schemas/standards")
@@ -173,4 +174,8 @@ def load(site_user: str, echo: Callable[[str], None] = print, councils_limit: in
 
     for fate, n in demo_submissions.load(site_user, councils, echo=echo, years=years).items():
         created[f"submissions {fate}"] = n
+    # the search documents the steps left for the workers' batches, now, so
+    # that the catalogue shows every state when the demo is loaded
+    refreshed = indexing.refresh()
+    echo(f"search documents refreshed: {refreshed['refreshed']}")
     return created

@@ -38,6 +38,7 @@ from ckan import authz, model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
+from ckanext.lgdp.model import submission_state
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,11 @@ _TABLE_LIST = "_table_metadata"
 def gate(name: str, cls: str, action: Callable[..., Any], context: Context, data_dict: DataDict | None) -> Any:
     """Run one action call through the policy."""
     data_dict = data_dict if data_dict is not None else {}
-    if context.get("ignore_auth") or cls in (NONE, SEARCH):
+    if context.get("ignore_auth") or cls == NONE:
+        return action(context, data_dict)
+    if cls == SEARCH:
+        if name == "package_search":
+            data_dict = hide_stale(_actor(context), data_dict)
         return action(context, data_dict)
     if cls == LIST:
         return filter_answer(name, _actor(context), action(context, data_dict))
@@ -319,6 +324,24 @@ def gate(name: str, cls: str, action: Callable[..., Any], context: Context, data
                             name, obj.kind)
             raise tk.NotAuthorized(_refusal(name, obj))
     return action(context, data_dict)
+
+
+def hide_stale(who: access.Actor, data_dict: DataDict) -> DataDict:
+    """A search that leaves out the documents older than their dataset's
+    state (a submission's step waits for the batch refresh,
+    submissions/indexing.py) that the current state denies this user: a
+    stale document's permission labels may still let them in."""
+    pending = submission_state.pending_search_ids()
+    if not pending or who.sysadmin:
+        return data_dict
+    labels = frozenset(access.principals(who))
+    hidden = [pkg.id for pkg in model.Session.query(model.Package).filter(model.Package.id.in_(pending))
+              if not readable(who, pkg, labels)]
+    if not hidden:
+        return data_dict
+    fq_list = data_dict.get("fq_list")
+    fq_list = list(fq_list) if isinstance(fq_list, (list, tuple)) else ([fq_list] if fq_list else [])
+    return {**data_dict, "fq_list": [*fq_list, f"-id:({' OR '.join(hidden)})"]}
 
 
 def _refusal(name: str, obj: access.AccessObject) -> str:

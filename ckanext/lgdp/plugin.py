@@ -48,6 +48,7 @@ from ckanext.lgdp.submissions import helpers as submission_helpers
 from ckanext.lgdp.submissions import search as submission_search
 from ckanext.lgdp.submissions import validators as submission_validators
 from ckanext.lgdp.submissions import views as submission_views
+from ckanext.lgdp.submissions import workflow as submission_workflow
 from ckanext.lgdp.submissions.intake import limits as upload_limits
 
 # Each domain module lists what it registers in __all__.
@@ -167,13 +168,18 @@ class LgdpPlugin(p.SingletonPlugin):
         pkg_dict = register_search.before_index(pkg_dict)
         return submission_search.before_index(pkg_dict)
 
-    # a submission's consolidation state lives in our table, not the dataset
+    # a submission's state and its consolidation's live in our tables, not
+    # the dataset: put on its dict whenever it is shown (and so indexed) or
+    # found
     def after_dataset_show(self, context: Any, pkg_dict: dict[str, Any]) -> dict[str, Any]:
+        submission_workflow.overlay([pkg_dict])
         repository_tracking.overlay([pkg_dict])
         return pkg_dict
 
     def after_dataset_search(self, search_results: dict[str, Any], search_params: dict[str, Any]) -> dict[str, Any]:
-        repository_tracking.overlay(search_results.get("results") or [])
+        results = search_results.get("results") or []
+        submission_workflow.overlay(results)
+        repository_tracking.overlay(results)
         return search_results
 
     # ISignal: events between the domains

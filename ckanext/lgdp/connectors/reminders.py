@@ -17,6 +17,7 @@ from ckan.lib import mailer
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp.connectors import schema
+from ckanext.lgdp.model import submission_state
 from ckanext.lgdp.params import validate
 from ckanext.lgdp.submissions import SUBMISSION_TYPE
 from ckanext.lgdp.submissions.search import OPEN_STATES
@@ -50,15 +51,16 @@ def due_reminders(today: datetime.date) -> dict[str, list[dict[str, Any]]]:
     rows = (model.Session.query(model.Package)
             .filter(model.Package.type == SUBMISSION_TYPE, model.Package.state == "active").all())
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    status = {row.submission_id: row.status for row in submission_state.states_of(p.id for p in rows).values()}
     for pkg in rows:
         extras = pkg.extras
-        if extras.get("submission_status") not in OPEN_STATES or not extras.get("due_date"):
+        if status.get(pkg.id, submission_state.INITIAL) not in OPEN_STATES or not extras.get("due_date"):
             continue
         kind = reminder_kind(datetime.date.fromisoformat(extras["due_date"]), today)
         if kind:
             out[pkg.owner_org].append({"submission": pkg.name, "title": pkg.title, "period": extras.get("period"),
                                        "due_date": extras["due_date"], "kind": kind,
-                                       "status": extras.get("submission_status")})
+                                       "status": status.get(pkg.id, submission_state.INITIAL)})
     return out
 
 

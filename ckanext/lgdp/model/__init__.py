@@ -8,7 +8,8 @@ from ckanext.lgdp.model.dashboards import SavedDashboard
 from ckanext.lgdp.model.pubsub import Delivery, Event, Subscription
 from ckanext.lgdp.model.qa import QAFlag
 from ckanext.lgdp.model.standards import StandardVersion
+from ckanext.lgdp.model.submission_state import SearchPending, SubmissionState
 from ckanext.lgdp.model.upload_keys import UploadKey
 from ckanext.lgdp.model.uploads import Upload
 
-__all__ = ["AuditEntry", "Connector", "ConnectorRun", "Consolidation", "Delivery", "Event", "QAFlag", "SavedDashboard", "StandardVersion", "Subscription", "Upload", "UploadKey"]
+__all__ = ["AuditEntry", "Connector", "ConnectorRun", "Consolidation", "Delivery", "Event", "QAFlag", "SavedDashboard", "SearchPending", "StandardVersion", "Subscription", "SubmissionState", "Upload", "UploadKey"]

@@ -141,6 +141,11 @@ def _sweep() -> str:
             f"{len(found['failed'])} still not consolidated")
 
 
+def _search() -> str:
+    result = tk.get_action("lgdp_search_refresh")(_context(), {})
+    return f"{result['refreshed']} search documents refreshed, {result['pending']} still stale"
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     name: str
@@ -156,8 +161,8 @@ JOBS: dict[str, ScheduledJob] = {job.name: job for job in (
     ScheduledJob("reviews", "periodic reviews of returns", "ckan lgdp reviews", _reviews),
     ScheduledJob("expect", "expected submissions of the calendar", "ckan lgdp expect", _expect),
     ScheduledJob("sweep", "validation and consolidation sweep", "ckan lgdp sweep", _sweep),
-    # The search index refresh (a later issue) is one more entry here, with
-    # its key ckanext.lgdp.schedule.<name> in config_declaration.yaml.
+    ScheduledJob("search", "search documents left stale (a lost refresh job, a Solr outage)",
+                 "ckan lgdp search-refresh", _search),
 )}
 
 

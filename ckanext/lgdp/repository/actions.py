@@ -11,7 +11,7 @@ from ckan import model
 from ckan.types import Context, DataDict
 
 from ckanext.lgdp import access
-from ckanext.lgdp.model import QAFlag
+from ckanext.lgdp.model import QAFlag, submission_state
 from ckanext.lgdp.model import qa as qa_flags
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.params import validate
@@ -69,7 +69,7 @@ def lgdp_consolidation_retry(context: Context, data_dict: DataDict) -> dict[str,
     """
     pkg = submission(data_dict.get("id"))
     tk.check_access("lgdp_consolidation_retry", context, {"id": pkg.id})
-    if not pkg.extras.get("accepted_upload"):
+    if not submission_state.state_or_initial(pkg.id).accepted_upload:
         raise tk.ValidationError({"id": [tk._("This submission has no accepted file to add to the central table")]})
     rec = tracking.record_of(pkg, lock=True)
     if rec.status == "interrupted":

@@ -48,7 +48,8 @@ from ckanext.datastore.backend.postgres import (
     identifier,
 )
 
-from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model import Upload, submission_state
+from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.ops import faults
 from ckanext.lgdp.register import standards
 from ckanext.lgdp.repository import TABLE_TYPE, qa, reference
@@ -564,7 +565,8 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
         return None
     # the last accepted file stays the council's data while a correction is
     # under way (returned after acceptance), until the next acceptance
-    upload = model.Session.get(Upload, pkg.extras.get("accepted_upload") or "")
+    state = submission_state.state_or_initial(pkg.id)
+    upload = model.Session.get(Upload, state.accepted_upload or "")
     if upload is None:
         return None
     schema = standards.standard_for(pkg, upload.standard_version)
@@ -575,10 +577,10 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
         model.Session.commit()  # the facts of the normalised file of an older upload, made just now
     group = model.Group.get(pkg.owner_org)
     gss = group.extras.get("gss_code") or ""
-    decided = pkg.extras.get("decided_at") or datetime.datetime.utcnow().isoformat()
+    decided = state.decided_at or _now()
     rows = enrich(rows, schema, gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
                   datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name,
-                  datetime.datetime.fromisoformat(decided), upload.id)
+                  decided, upload.id)
     return {"return_id": pkg.extras["data_return"], "version": upload.standard_version or 1, "schema": schema,
             "gss": gss, "period": pkg.extras["period"], "rows": rows, "upload_id": upload.id}
 
@@ -606,11 +608,9 @@ def consolidate_submission(submission_id: str) -> dict[str, Any]:
 def accepted_submissions(return_id: str | None = None) -> list[model.Package]:
     """Submissions with an accepted file (accepted now, or returned after
     acceptance and not yet accepted again)."""
-    q = (model.Session.query(model.Package)
-         .join(model.PackageExtra, model.PackageExtra.package_id == model.Package.id)
-         .filter(model.Package.type == "submission", model.Package.state == "active")
-         .filter(model.PackageExtra.key == "accepted_upload", model.PackageExtra.value != ""))
-    rows = q.all()
+    ids = submission_state.with_accepted_upload()
+    rows = (model.Session.query(model.Package).filter(model.Package.id.in_(ids))
+            .filter(model.Package.type == "submission", model.Package.state == "active").all()) if ids else []
     if return_id:
         rows = [p for p in rows if p.extras.get("data_return") == return_id]
     return sorted(rows, key=lambda p: (p.extras.get("data_return") or "", p.extras.get("period_start") or "", p.name))

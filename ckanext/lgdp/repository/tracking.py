@@ -54,7 +54,7 @@ from ckan.types import Context
 
 from ckanext.lgdp import access, config
 from ckanext.lgdp.events import announce
-from ckanext.lgdp.model import Consolidation, Upload
+from ckanext.lgdp.model import Consolidation, Upload, submission_state
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.consolidation import (
     CONSOLIDATION_STATES,
@@ -104,7 +104,7 @@ def record_of(pkg: model.Package, lock: bool = False) -> Consolidation:
     """The consolidation row of an accepted submission (``lock``: SELECT ...
     FOR UPDATE), made if missing (from what the dataset's extras said
     before the table existed), reset if another file was accepted since."""
-    accepted = pkg.extras.get("accepted_upload") or ""
+    accepted = submission_state.state_or_initial(pkg.id).accepted_upload or ""
     legacy = pkg.extras.get("consolidation_status") or "pending"
     if legacy not in CONSOLIDATION_STATES:
         legacy = "pending"
@@ -169,7 +169,7 @@ def consolidate_recorded(submission_id: str, context: Context | None = None,
     to queue again."""
     context = context or consolidate.site_context()
     pkg = model.Package.get(submission_id)
-    if pkg is None or not pkg.extras.get("accepted_upload"):
+    if pkg is None or not submission_state.state_or_initial(pkg.id).accepted_upload:
         return {"rows": 0, "skipped": "not accepted"}
     rec = record_of(pkg, lock=True)
     before = _outcome(rec)
@@ -250,7 +250,7 @@ def enqueue(submission_id: str, reset_attempts: bool = False) -> str | None:
     then the job goes to Redis. With Redis down the record stays pending
     under a job Redis does not know, and the sweep queues it again."""
     pkg = model.Package.get(submission_id)
-    if pkg is None or not pkg.extras.get("accepted_upload"):
+    if pkg is None or not submission_state.state_or_initial(pkg.id).accepted_upload:
         return None
     rec = record_of(pkg, lock=True)
     if reset_attempts:
@@ -290,7 +290,7 @@ def _stopped(pkg: model.Package, rec: Consolidation, now: datetime.datetime) -> 
     ``liveness.why_stopped``; a running record may also be a retry action
     run in a web process, not a job)."""
     return liveness.why_stopped(
-        rec, rec.enqueued_at or _parse(pkg.extras.get("decided_at")), stale=STALE_AFTER,
+        rec, rec.enqueued_at or submission_state.state_or_initial(pkg.id).decided_at, stale=STALE_AFTER,
         retry_after=datetime.timedelta(seconds=config.job_retry_after_seconds()), now=now)
 
 
@@ -451,11 +451,11 @@ def needing_attention(who: access.Actor) -> list[dict[str, Any]]:
 
     for row in model.Session.query(Upload).filter(Upload.status == "interrupted"):
         pkg = model.Package.get(row.submission_id)
-        if readable(pkg) and pkg.extras.get("current_upload") == row.id:
+        if readable(pkg) and submission_state.state_or_initial(pkg.id).current_upload == row.id:
             items.append(item(pkg, "validation", row.status, row.problem, row.attempts, row.finished_at, row.id))
     for rec in model.Session.query(Consolidation).filter(Consolidation.status.in_(NEEDS_ATTENTION)):
         pkg = model.Package.get(rec.submission_id)
-        if readable(pkg) and pkg.extras.get("accepted_upload") == rec.upload_id:
+        if readable(pkg) and submission_state.state_or_initial(pkg.id).accepted_upload == rec.upload_id:
             items.append(item(pkg, "consolidation", rec.status, rec.problem, rec.attempts, rec.finished_at,
                               rec.upload_id))
     return sorted(items, key=lambda i: (i["since"], i["submission"], i["kind"]))

@@ -20,6 +20,7 @@ from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp import access, config, events, fetch
 from ckanext.lgdp.model import Upload, catalogue, uploads
+from ckanext.lgdp.model.submission_state import SubmissionState
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
 from ckanext.lgdp.params import validate
@@ -29,6 +30,7 @@ from ckanext.lgdp.register.search import iter_returns
 from ckanext.lgdp.register.standards import current_standard, standard_for
 from ckanext.lgdp.submissions import (
     SUBMISSION_TYPE,
+    indexing,
     jobs,
     messages,
     normalised,
@@ -36,6 +38,7 @@ from ckanext.lgdp.submissions import (
     schema,
     states,
     upload_keys,
+    workflow,
 )
 from ckanext.lgdp.submissions.intake.limits import too_large_message
 from ckanext.lgdp.submissions.search import refresh_overdue
@@ -51,8 +54,10 @@ __all__ = [
     "lgdp_upload_list",
     "lgdp_upload_show",
     "lgdp_validation_sweep",
+    "lgdp_search_refresh",
     "resource_create",
     "resource_update",
+    "dataset_purge",
 ]
 
 COLLECTING = ("active", "under_review")
@@ -174,12 +179,19 @@ def _period(return_dict: dict[str, Any], label: str | None) -> cal.Period:
 def create_submission(
     context: Context, return_dict: dict[str, Any], group: model.Group, period: cal.Period, status: str = states.INITIAL
 ) -> dict[str, Any]:
-    """Make the submission dataset (no checks of the caller's rights here)."""
+    """Make the submission dataset and its state (no checks of the caller's
+    rights here). The dataset is written once; its state changes in
+    lgdp_submission_state (submissions/workflow.py)."""
     due = period.end + datetime.timedelta(days=cal.due_days(return_dict))
     version, _schema = current_standard(return_dict)
+    pkg_id = str(uuid.uuid4())
+    # the state first, so that the dataset's document, indexed when the
+    # transaction commits, shows it
+    workflow.begin(pkg_id, status, version)
     pkg = tk.get_action("package_create")(
         _platform(context, defer_commit=True),
         {
+            "id": pkg_id,
             "type": SUBMISSION_TYPE,
             "name": submission_name(return_dict["name"], group.name, period.label),
             "title": f"{return_dict['title']}: {group.title or group.name}, {period.label}",
@@ -190,9 +202,6 @@ def create_submission(
             "period_start": period.start.isoformat(),
             "period_end": period.end.isoformat(),
             "due_date": due.isoformat(),
-            "submission_status": status,
-            "standard_version": version,
-            "round": 1,
         },
     )
     audit.record(
@@ -431,7 +440,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
                 pkg, start = _resolve_for_upload(context, data_dict, "" if has_file else url)
             first = upload_keys.first(key, fingerprint, pkg.id if pkg is not None else None)
             return _answer(first, bool(data_dict.get("wait")), queued=True)
-    status = (pkg.extras.get("submission_status") or states.INITIAL) if pkg is not None else states.INITIAL
+    status = workflow.status(pkg.id) if pkg is not None else states.INITIAL
     if status not in states.UPLOADABLE:
         if key is not None:
             model.Session.rollback()  # a refused request does not keep the key
@@ -541,7 +550,9 @@ def resource_create(up_func: Action, context: Context, data_dict: DataDict) -> A
     model.Session.flush()
     catalogue.lock_package(pkg.id)
     model.Session.expire(pkg)
-    status = pkg.extras.get("submission_status") or states.INITIAL
+    state = workflow.current(pkg.id)
+    model.Session.refresh(state)  # as committed by the upload before this one
+    status = state.status
     if status not in states.UPLOADABLE:
         raise _error("upload", tk._(
             "This submission is {status}: a new file can only be uploaded before it is submitted or after it is returned"
@@ -574,6 +585,15 @@ def _add_upload(up_func: Action, context: Context, data_dict: DataDict, pkg: mod
     data_dict = {**data_dict, "name": tk._("Upload {version}: {filename}").format(version=version, filename=filename or "")}
     if not data_dict.get("format") and filename and "." in filename:
         data_dict["format"] = filename.rsplit(".", 1)[1].upper()
+    data_dict["id"] = data_dict.get("id") or str(uuid.uuid4())
+    version_now, _schema = current_standard(_show(pkg.extras["data_return"]))
+    # The new state first: CKAN's resource_create changes the dataset and
+    # indexes it when its commit (here: the savepoint's) runs, so the
+    # document it writes shows this state and needs no refresh of its own.
+    state = workflow.current(pkg.id)
+    workflow.change(state, indexed_at_commit=True, status="draft", current_upload=data_dict["id"],
+                    standard_version=version_now, signed_off_by=None, signed_off_at=None,
+                    round=state.round + 1 if status == "returned" else state.round)
     deferred = context.get("defer_commit")
     context["defer_commit"] = True
     savepoint = model.Session.begin_nested()  # CKAN's commit in resource_create releases it
@@ -588,7 +608,6 @@ def _add_upload(up_func: Action, context: Context, data_dict: DataDict, pkg: mod
         context["defer_commit"] = deferred
     if model.Session().get_transaction() is not root:
         log.error("resource_create committed upload %s for real: it is not one transaction with its row", resource["id"])
-    version_now, _schema = current_standard(_show(pkg.extras["data_return"]))
     row = Upload(
         id=resource["id"],
         submission_id=pkg.id,
@@ -605,17 +624,6 @@ def _add_upload(up_func: Action, context: Context, data_dict: DataDict, pkg: mod
         summary={},
     )
     model.Session.add(row)
-    patch: dict[str, Any] = {
-        "id": pkg.id,
-        "submission_status": "draft",
-        "current_upload": resource["id"],
-        "standard_version": version_now,
-        "signed_off_by": "",
-        "signed_off_at": "",
-    }
-    if status == "returned":
-        patch["round"] = int(pkg.extras.get("round") or 1) + 1
-    tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
     if status != "draft":
         audit.record(
             context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action="upload",
@@ -640,6 +648,19 @@ def resource_update(up_func: Action, context: Context, data_dict: DataDict) -> A
     return up_func(context, data_dict)
 
 
+@tk.chained_action
+def dataset_purge(up_func: Action, context: Context, data_dict: DataDict) -> Any:
+    """A purged submission takes its state with it (its search document goes
+    with CKAN's purge)."""
+    pkg = model.Package.get(data_dict.get("id") or "")
+    purged = pkg.id if pkg is not None and pkg.type == SUBMISSION_TYPE else None
+    result = up_func(context, data_dict)
+    if purged:
+        workflow.forget(purged)
+        model.repo.commit()
+    return result
+
+
 # ---------------------------------------------------------------- queries and states
 
 
@@ -658,9 +679,10 @@ def lgdp_submission_explain(context: Context, data_dict: DataDict) -> dict[str, 
     explanation = (data_dict.get("explanation") or "").strip()
     if not explanation:
         raise _error("explanation", tk._("Missing value"))
-    if pkg.extras.get("submission_status") not in ("draft",):
+    state = workflow.current(pkg.id)
+    if state.status not in ("draft",):
         raise _error("id", tk._("Queries are explained while the submission is a draft"))
-    row = model.Session.get(Upload, pkg.extras.get("current_upload") or "")
+    row = model.Session.get(Upload, state.current_upload or "")
     if row is None:
         raise _error("id", tk._("This submission has no upload"))
     queries = [dict(q) for q in row.queries or []]
@@ -677,8 +699,8 @@ def lgdp_submission_explain(context: Context, data_dict: DataDict) -> dict[str, 
     return row.dictize()
 
 
-def _check_ready(pkg: model.Package) -> Upload:
-    row = model.Session.get(Upload, pkg.extras.get("current_upload") or "")
+def _check_ready(state: SubmissionState) -> Upload:
+    row = model.Session.get(Upload, state.current_upload or "")
     if row is None:
         raise _error("action", tk._("Nothing has been uploaded yet"))
     if row.status != "valid":
@@ -708,7 +730,11 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     tk.check_access("lgdp_submission_transition", context, data_dict)
     pkg = submission(data_dict.get("id"))
     transition = states.TRANSITIONS[data_dict["action"]]
-    current = pkg.extras.get("submission_status") or states.INITIAL
+    # steps of one submission take turns: the second sees the first's outcome
+    catalogue.lock_package(pkg.id)
+    state = workflow.current(pkg.id)
+    model.Session.refresh(state)
+    current = state.status
     if current not in transition.sources:
         allowed = ", ".join(states.actions_from(current)) or tk._("none")
         raise _error("action", tk._("A submission that is {current} cannot {action}; it can: {allowed}").format(
@@ -716,23 +742,22 @@ def lgdp_submission_transition(context: Context, data_dict: DataDict) -> dict[st
     reason = (data_dict.get("reason") or "").strip()
     if transition.needs_reason and not reason:
         raise _error("reason", tk._("Say why the submission is returned"))
-    row = _check_ready(pkg) if transition.needs_valid_upload else None
+    row = _check_ready(state) if transition.needs_valid_upload else None
 
-    now = _now().isoformat(timespec="seconds")
+    now = _now().replace(microsecond=0)
     today = _today().isoformat()
     if data_dict.get("effective_date"):
         if not access.context_actor(context).sysadmin:
             raise _error("effective_date", tk._("Only a sysadmin records steps with an earlier date"))
         today = data_dict["effective_date"].isoformat()
-        now = f"{today}T12:00:00"
+        now = datetime.datetime.combine(data_dict["effective_date"], datetime.time(12))
         reason = (reason + " " if reason else "") + tk._("(recorded with effective date {date})").format(date=today)
     due = pkg.extras.get("due_date")
-    values = {"user": context.get("user"), "now": now, "clear": "", "reason": reason,
-              "checked_upload": row.id if row else "", "submitted_upload": pkg.extras.get("submitted_upload"),
-              "late": "yes" if due and today > due else "no"}
-    patch: dict[str, Any] = {"id": pkg.id, "submission_status": transition.target}
-    patch.update((name, values[value]) for name, value in transition.records)
-    tk.get_action("package_patch")(_platform(context, defer_commit=True), patch)
+    values = {"user": context.get("user"), "now": now, "clear": None, "reason": reason or None,
+              "checked_upload": row.id if row else None, "submitted_upload": state.submitted_upload,
+              "late": bool(due and today > due)}
+    workflow.change(state, status=transition.target,
+                    **{name: values[value] for name, value in transition.records})
     audit.record(
         context, object_type=SUBMISSION_TYPE, object_id=pkg.id, object_name=pkg.name, action=transition.action,
         from_state=current, to_state=transition.target, reason=reason or None,
@@ -814,3 +839,18 @@ def lgdp_validation_sweep(context: Context, data_dict: DataDict) -> dict[str, An
     """
     tk.check_access("lgdp_validation_sweep", context, data_dict)
     return jobs.sweep(uploads.in_progress())
+
+
+@validate(schema.search_refresh)
+def lgdp_search_refresh(context: Context, data_dict: DataDict) -> dict[str, Any]:
+    """Refresh, now, the search documents of submissions whose state changed
+    since they were indexed (a worker does it in batches after each step;
+    this takes what a lost job or a Solr outage left). It takes no
+    parameters.
+
+    :returns: ``{"refreshed": n, "removed": m, "pending": k}`` (``pending``:
+        documents still stale afterwards)
+    """
+    tk.check_access("lgdp_search_refresh", context, data_dict)
+    result = indexing.refresh()
+    return {**result, "pending": indexing.backlog()["pending"]}

@@ -21,6 +21,7 @@ __all__ = [
     "lgdp_upload_list",
     "lgdp_upload_show",
     "lgdp_validation_sweep",
+    "lgdp_search_refresh",
     "package_create",
     "package_delete",
     "resource_delete",
@@ -116,6 +117,7 @@ def lgdp_submission_expect(context: Context, data_dict: DataDict) -> AuthResult:
 
 
 lgdp_validation_sweep = lgdp_submission_expect
+lgdp_search_refresh = lgdp_submission_expect
 
 
 def _readable(context: Context, ident: str | None) -> AuthResult:

@@ -44,7 +44,7 @@ from ckan import model
 from ckan.lib.uploader import get_resource_uploader
 
 from ckanext.lgdp import config, fetch
-from ckanext.lgdp.model import Upload
+from ckanext.lgdp.model import Upload, submission_state
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS, VALIDATION_STATUS
 from ckanext.lgdp.ops import faults, liveness
@@ -235,9 +235,10 @@ def _previous_summary(pkg: model.Package) -> tuple[str, dict[str, Any]] | None:
         .all()
     )
     best = None
+    accepted = set(submission_state.with_status(("accepted",), [c.id for c in candidates])) if candidates else set()
     for other in candidates:
         extras = other.extras
-        if extras.get("data_return") != pkg.extras.get("data_return") or extras.get("submission_status") != "accepted":
+        if extras.get("data_return") != pkg.extras.get("data_return") or other.id not in accepted:
             continue
         if (extras.get("period_start") or "") >= start:
             continue
@@ -245,7 +246,7 @@ def _previous_summary(pkg: model.Package) -> tuple[str, dict[str, Any]] | None:
             best = other
     if best is None:
         return None
-    row = model.Session.get(Upload, best.extras.get("accepted_upload") or "")
+    row = model.Session.get(Upload, submission_state.state_or_initial(best.id).accepted_upload or "")
     return (best.extras.get("period") or "", dict(row.summary or {})) if row is not None else None
 
 

@@ -104,3 +104,7 @@ def upload_show(not_empty: Validator, default: ValidatorFactory, lgdp_name: Vali
 @validator_args
 def validation_sweep() -> Schema:
     return {}
+
+
+def search_refresh() -> Schema:
+    return {}

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from collections import OrderedDict
 from typing import Any
 
 import ckan.plugins.toolkit as tk
 from ckan import model
-from ckan.lib.search import rebuild
+from ckan.lib.search.common import SearchIndexError
 
-from ckanext.lgdp.model import catalogue
-from ckanext.lgdp.submissions import SUBMISSION_TYPE
+from ckanext.lgdp.model import catalogue, submission_state
+from ckanext.lgdp.submissions import SUBMISSION_TYPE, indexing
+
+log = logging.getLogger(__name__)
 
 OPEN_STATES = ("expected", "draft", "signed_off", "returned")
 
@@ -55,12 +58,17 @@ def facets(facets_dict: "OrderedDict[str, Any]", package_type: str) -> "OrderedD
 def refresh_overdue(today: datetime.date | None = None) -> int:
     """Reindex the open submissions whose due date has passed, so that the
     "overdue" facet is right (it is computed when a submission is indexed).
-    Run daily (`ckan lgdp expect` does it)."""
+    Run daily (`ckan lgdp expect` does it): they are marked stale and
+    refreshed at once, here (with Solr down, the marks wait for the next
+    batch, submissions/indexing.py)."""
     today = today or datetime.date.today()
-    count = 0
-    for pkg_id in catalogue.past_due(SUBMISSION_TYPE, today.isoformat()):
-        pkg = model.Package.get(pkg_id)
-        if pkg.extras.get("submission_status") in OPEN_STATES:
-            rebuild(pkg_id)
-            count += 1
-    return count
+    due = catalogue.past_due(SUBMISSION_TYPE, today.isoformat())
+    open_ids = submission_state.with_status(OPEN_STATES, due) if due else []
+    indexing.mark(open_ids)
+    model.Session.commit()
+    try:
+        indexing.refresh()
+    except SearchIndexError as e:
+        model.Session.rollback()
+        log.warning("overdue submissions not reindexed now (%s): the next search refresh does it", e)
+    return len(open_ids)

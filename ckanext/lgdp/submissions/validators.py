@@ -10,7 +10,7 @@ from ckanext.lgdp.params import stopping
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 from ckanext.lgdp.submissions.upload_keys import checked_key
 
-__all__ = ["lgdp_platform_field", "lgdp_upload_key"]
+__all__ = ["lgdp_platform_field", "lgdp_state_field", "lgdp_upload_key"]
 
 
 def lgdp_platform_field(
@@ -25,6 +25,17 @@ def lgdp_platform_field(
     if data.get(key) in (None, "", tk.missing):
         data[key] = tk.missing
         raise tk.StopOnError
+
+
+def lgdp_state_field(
+    key: FlattenKey, data: FlattenDataDict, errors: FlattenErrorDict, context: Context
+) -> None:
+    """A field of the submission's state (status, sign-off, decisions, the
+    current upload): kept in lgdp_submission_state by the submission
+    actions, never stored with the dataset. Any value sent is dropped
+    (package_patch sends the shown values back), from anyone."""
+    data[key] = tk.missing
+    raise tk.StopOnError
 
 
 @stopping
