@@ -1,6 +1,7 @@
-"""An upload's status is recorded once (the upload row); the two copies
-ckanext-validation shows (its `validation` table and the resource's
-validation_status) are written from it and always agree with it."""
+"""An upload's status is recorded once (the upload row); what
+ckanext-validation shows (its `validation` table, written from it, and the
+resource's validation_status, worked out from it when the resource is shown)
+always agrees with it."""
 from __future__ import annotations
 
 import pytest

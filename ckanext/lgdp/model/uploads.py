@@ -27,9 +27,10 @@ UPLOAD_STATES = ("pending", "running", "valid", "invalid", "rejected", "interrup
 IN_PROGRESS = ("pending", "running")
 
 # Upload.status is the one record of a validation's outcome. ckanext-validation
-# shows it from two copies, both written from it (submissions/jobs.py
-# _record_outcome): its `validation` table's status and the resource's
-# validation_status. Its names for each of ours:
+# shows it from its `validation` table's status, written from it
+# (submissions/jobs.py _record_outcome), and from the resource's
+# validation_status, put on the resource's dict when it is shown
+# (validation_shown). Its names for each of ours:
 VALIDATION_STATUS = {"pending": "running", "running": "running", "valid": "success", "invalid": "failure",
                      "rejected": "failure", "interrupted": "error", "error": "error"}
 
@@ -131,6 +132,21 @@ def next_version(submission_id: str) -> int:
               .order_by(Upload.version.desc())
               .first())
     return (latest[0] if latest else 0) + 1
+
+
+def validation_shown(resource_ids: list[str]) -> dict[str, dict[str, str]]:
+    """resource id -> the fields ckanext-validation shows on a resource
+    (``validation_status``, ``validation_timestamp``), worked out from the
+    upload's status when its validation is over: they are not stored with
+    the resource (no dataset write per validation)."""
+    ids = [i for i in resource_ids if i]
+    if not ids:
+        return {}
+    rows = (model.Session.query(Upload.id, Upload.status, Upload.finished_at)
+            .filter(Upload.id.in_(ids), Upload.status.notin_(IN_PROGRESS)))
+    return {rid: {"validation_status": VALIDATION_STATUS[status],
+                  "validation_timestamp": finished.isoformat() if finished else ""}
+            for rid, status, finished in rows}
 
 
 def in_progress() -> list[Upload]:

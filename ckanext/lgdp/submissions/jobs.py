@@ -10,7 +10,7 @@ never left pending or running.
 the worker that took it (ops/liveness.py), never from "the worker's
 process is alive" alone. Before, an upload stayed "running" for good when
 its job's last commit failed (Solr stopped: the resource_patch that
-mirrors the result reindexes the dataset; PostgreSQL restarted): the job
+mirrored the result then reindexed the dataset; PostgreSQL restarted): the job
 failed, its worker went on with other jobs, and the sweep, seeing that
 worker alive, skipped it. And an upload whose worker was killed after it
 took the job but before the upload was marked running stayed "pending"
@@ -50,7 +50,7 @@ from ckanext.lgdp.model.uploads import IN_PROGRESS, VALIDATION_STATUS
 from ckanext.lgdp.ops import faults, liveness
 from ckanext.lgdp.register import calendar as cal
 from ckanext.lgdp.register import standards
-from ckanext.lgdp.submissions import fastcsv, intake, normalised, reports, states
+from ckanext.lgdp.submissions import fastcsv, intake, normalised, reports
 from ckanext.lgdp.submissions.intake import limits
 
 log = logging.getLogger(__name__)
@@ -326,20 +326,11 @@ def percentage_queries(csv_path: str, schema: dict[str, Any]) -> list[dict[str, 
 
 def _record_outcome(row: Upload, report: dict[str, Any] | None, error: dict[str, Any] | None = None) -> None:
     """Write the upload's status (``row.status``, the record) where
-    ckanext-validation shows it: its `validation` table, with the report, and,
-    once the validation is over, the resource's validation_status."""
-    status = VALIDATION_STATUS[row.status]
-    reports.store(row.id, status, report, error)
-    if row.status in IN_PROGRESS:
-        return
-    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
-    try:
-        tk.get_action("resource_patch")(
-            {"ignore_auth": True, "user": site_user, states.PLATFORM_FLAG: True, "defer_commit": True},
-            {"id": row.id, "validation_status": status, "validation_timestamp": _now().isoformat()},
-        )
-    except tk.ObjectNotFound:
-        pass
+    ckanext-validation reads it: its `validation` table, with the report.
+    The resource's validation_status is worked out from the row when the
+    resource is shown (model/uploads.py validation_shown): no dataset write
+    and no reindex per validation."""
+    reports.store(row.id, VALIDATION_STATUS[row.status], report, error)
 
 
 def _reject(row: Upload, error: Any) -> None:

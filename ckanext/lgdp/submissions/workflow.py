@@ -10,6 +10,7 @@ from typing import Any
 
 from ckan import model
 
+from ckanext.lgdp.model import uploads
 from ckanext.lgdp.model.submission_state import (
     FIELDS,
     INITIAL,
@@ -77,7 +78,10 @@ def overlay(pkg_dicts: list[dict[str, Any]]) -> None:
     if not subs:
         return
     found = states_of(d["id"] for d in subs)
+    shown = uploads.validation_shown([r.get("id") for d in subs for r in d.get("resources") or []])
     for pkg_dict in subs:
+        for resource in pkg_dict.get("resources") or []:
+            resource.update(shown.get(resource.get("id"), {}))
         row = found.get(pkg_dict["id"])
         if row is not None:
             pkg_dict.update(row.shown())

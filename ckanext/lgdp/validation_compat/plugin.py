@@ -17,6 +17,7 @@ from ckan.common import CKANConfig
 from ckan.types import Action, Context, DataDict
 from ckanext.validation.common import validation
 
+from ckanext.lgdp.model import uploads
 from ckanext.lgdp.validation_compat import engine
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,12 @@ class ValidationCompatPlugin(p.SingletonPlugin):
             return
         if resource["id"] in context.get(REVALIDATE, set()) and needs_validation(resource):
             start_validation(resource)
+
+    def before_resource_show(self, resource_dict: dict[str, Any]) -> dict[str, Any]:
+        # a submission's upload: its validation status, from its row
+        resource_dict.update(uploads.validation_shown([resource_dict.get("id") or ""]).get(
+            resource_dict.get("id"), {}))
+        return resource_dict
 
     def before_create(self, context: Context, resource: dict[str, Any]) -> None:
         pass
