@@ -5,7 +5,6 @@ place that puts the state on a submission's dict (package_show, search
 results, the document indexed)."""
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from ckan import model
@@ -89,6 +88,3 @@ def overlay(pkg_dicts: list[dict[str, Any]]) -> None:
             pkg_dict.update({name: "" for name in FIELDS})
             pkg_dict["submission_status"] = INITIAL
 
-
-def parse_time(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text) if text else None
