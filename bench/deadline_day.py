@@ -268,10 +268,10 @@ def table_counts(site: Site, res: dict[str, list[str]]) -> dict[str, int]:
         for ret, ids in res.items():
             total = 0
             for rid in ids:
-                try:
-                    total += conn.execute(sa.text(f'SELECT count(*) FROM "{rid}"')).scalar() or 0
-                except Exception:  # noqa: BLE001 - table not made yet
-                    conn.rollback()
+                # a table's resource can be seen before its DataStore table is made
+                if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f'"{rid}"'}).scalar() is None:
+                    continue
+                total += conn.execute(sa.text(f'SELECT count(*) FROM "{rid}"')).scalar() or 0
             out[ret] = total
     return out
 
