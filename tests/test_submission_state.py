@@ -75,12 +75,21 @@ def _push_all(app, world, run_worker) -> dict[str, str]:
     return ids
 
 
+def _moved(app, people, run_worker, *steps: str) -> dict:
+    """Council A's submission with a valid upload, taken through ``steps``
+    (the worker's batch not run after them)."""
+    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
+    run_worker("lgdp:validation")
+    by = {"sign_off": "a_admin", "submit": "a_editor", "accept": "x_editor", "return": "x_editor"}
+    for step in steps:
+        transition(app, people[by[step]], sub["id"], step, reason="Check the dwellings")
+    return sub
+
+
 def test_a_step_changes_direct_access_at_once_and_search_after_the_batch(app, run_worker):
     world = make_world()
     people = world["people"]
-    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
-    run_worker("lgdp:validation")
-    transition(app, people["a_admin"], sub["id"], "sign_off")
+    sub = _moved(app, people, run_worker, "sign_off")
     done = transition(app, people["a_editor"], sub["id"], "submit")["result"]
     # the answer and package_show show the new state at once
     assert done["submission_status"] == "submitted" and done["submitted_at"] and done["late"] in ("yes", "no")
@@ -146,10 +155,7 @@ def test_a_stale_document_is_hidden_from_whom_the_state_now_denies(app, run_work
 
     world = make_world()
     people = world["people"]
-    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
-    run_worker("lgdp:validation")
-    transition(app, people["a_admin"], sub["id"], "sign_off")
-    transition(app, people["a_editor"], sub["id"], "submit")
+    sub = _moved(app, people, run_worker, "sign_off", "submit")
     run_worker("lgdp:validation")
     assert _pending() == 0, "the refresh did not run"
     assert _indexed_status(app, people["sysadmin"], sub["id"]) == "submitted"
@@ -175,9 +181,7 @@ def test_a_lost_refresh_is_taken_by_the_scheduled_one(app, run_worker):
     them."""
     world = make_world()
     people = world["people"]
-    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
-    run_worker("lgdp:validation")
-    transition(app, people["a_admin"], sub["id"], "sign_off")
+    sub = _moved(app, people, run_worker, "sign_off")
     connect_to_redis().flushdb()
     assert _pending() == 1
     result = ckan_cli("lgdp", "search-refresh")
@@ -191,11 +195,7 @@ def test_a_lost_refresh_is_taken_by_the_scheduled_one(app, run_worker):
 def test_the_migration_moves_the_state_to_the_table_and_back(app, run_worker):
     world = make_world()
     people = world["people"]
-    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
-    run_worker("lgdp:validation")
-    transition(app, people["a_admin"], sub["id"], "sign_off")
-    transition(app, people["a_editor"], sub["id"], "submit")
-    transition(app, people["x_editor"], sub["id"], "return", reason="Check the dwellings")
+    sub = _moved(app, people, run_worker, "sign_off", "submit", "return")
     before = call_action("package_show", id=sub["id"])
     model.Session.remove()
 
@@ -228,10 +228,7 @@ def test_the_migration_moves_the_state_to_the_table_and_back(app, run_worker):
 def test_a_purged_submission_takes_its_state_with_it(app, run_worker):
     world = make_world()
     people = world["people"]
-    sub = push(app, people["a_editor"], csv_bytes(ctas_rows()))["result"]["submission"]
-    transition(app, people["a_editor"], sub["id"], "sign_off", status=403)  # marks nothing
-    run_worker("lgdp:validation")
-    transition(app, people["a_admin"], sub["id"], "sign_off")
+    sub = _moved(app, people, run_worker, "sign_off")
     assert _pending() == 1
     call_action("dataset_purge", context={"user": people["sysadmin"]["name"]}, id=sub["id"])
     model.Session.remove()

@@ -22,7 +22,7 @@ import datetime
 import logging
 import os
 import socket
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg2
 import sqlalchemy.exc as sa_exc
@@ -190,3 +190,39 @@ def why_stopped(record: Any, since: datetime.datetime | None, stale: datetime.ti
     if record.status == "pending" and state.taken:
         record.attempts = (record.attempts or 0) + 1  # killed before it marked its record running
     return "killed"
+
+
+# ---------------------------------------------------------------- one job waiting at a time
+
+
+def _waiting(job_id: bytes | None) -> bool:
+    if not job_id:
+        return False
+    try:
+        return Job.fetch(job_id.decode(), connection=connect_to_redis()).get_status(refresh=True) in WAITING
+    except NoSuchJobError:
+        return False
+
+
+def enqueue_once(key: str, enqueue: Callable[[], Job], keep_seconds: int) -> bool:
+    """Queue a job (``enqueue()``) unless one queued under ``key`` still
+    waits; True when this call queued it. The key is claimed for a minute,
+    then names the job for ``keep_seconds``; the job deletes the key when it
+    starts, so a change made while it runs queues the next one. A key whose
+    job is gone (the queue emptied, the job failed) is taken over."""
+    redis = connect_to_redis()
+    for _attempt in range(2):
+        if redis.set(key, "", nx=True, ex=60):
+            try:
+                job = enqueue()
+            except Exception:
+                redis.delete(key)
+                raise
+            redis.set(key, job.id, xx=True, ex=keep_seconds)
+            return True
+        current = redis.get(key)
+        if current == b"" or _waiting(current):
+            return False  # being queued by another process this moment, or waiting
+        redis.delete(key)
+    return False
+

@@ -20,8 +20,6 @@ import logging
 from typing import Any
 
 from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
 import ckan.plugins.toolkit as tk
 from ckan.lib.redis import connect_to_redis
@@ -37,7 +35,6 @@ QUEUE = "default"
 # A pending mark whose job was lost (the queue emptied by hand) is taken over
 # at the next acceptance; the expiry is only a backstop.
 PENDING_SECONDS = 24 * 3600
-WAITING = ("queued", "deferred", "scheduled")
 
 
 def on_accepted(sender: str, **kwargs: Any) -> None:
@@ -72,40 +69,14 @@ def _pending_key(return_id: str, period: str | None) -> str:
     return f"ckan:{tk.config.get('ckan.site_id')}:lgdp:qa-pending:{return_id}:{period or '*'}"
 
 
-def _waiting(job_id: bytes | str | None, also: tuple[str, ...] = ()) -> bool:
-    if not job_id:
-        return False
-
-    if isinstance(job_id, bytes):
-        job_id = job_id.decode()
-    try:
-        return Job.fetch(job_id, connection=connect_to_redis()).get_status(refresh=True) in (*WAITING, *also)
-    except NoSuchJobError:
-        return False
-
-
 def enqueue_qa(return_id: str, period: str | None = None) -> bool:
     """Queue the checks of a return (and period) unless a run of them is
     already waiting; True when this call queued it."""
-    redis = connect_to_redis()
-    key = _pending_key(return_id, period)
-    for _attempt in range(2):
-        # claimed for a minute, then for as long as the job waits
-        if redis.set(key, "", nx=True, ex=60):
-            try:
-                job = tk.enqueue_job(qa_job, [return_id, period], title=f"lgdp qa {return_id} {period or ''}".rstrip(),
-                                     queue=QUEUE)
-            except Exception:
-                redis.delete(key)
-                raise
-            redis.set(key, job.id, xx=True, ex=PENDING_SECONDS)
-            return True
-        current = redis.get(key)
-        if current == b"" or _waiting(current):
-            return False  # being queued by another worker this moment, or waiting
-        # its job is gone (the queue emptied, the job failed): take over
-        redis.delete(key)
-    return False
+    return liveness.enqueue_once(
+        _pending_key(return_id, period),
+        lambda: tk.enqueue_job(qa_job, [return_id, period], title=f"lgdp qa {return_id} {period or ''}".rstrip(),
+                               queue=QUEUE),
+        PENDING_SECONDS)
 
 
 def qa_job(return_id: str, period: str | None = None) -> dict[str, int]:

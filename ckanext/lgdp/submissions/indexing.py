@@ -25,8 +25,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
 import ckan.plugins.toolkit as tk
 from ckan import model
@@ -35,13 +33,13 @@ from ckan.lib.search import index_for
 from ckan.lib.search.common import SearchIndexError, make_connection
 
 from ckanext.lgdp.model import submission_state as state_table
+from ckanext.lgdp.ops import liveness
 
 log = logging.getLogger(__name__)
 
 QUEUE = "lgdp:validation"
 BATCH = 500
 PENDING_SECONDS = 3600
-WAITING = ("queued", "deferred", "scheduled")
 # session.info key: this transaction marked search documents stale
 _MARKED = "lgdp_search_marked"
 # how CKAN's own rebuild reads a dataset for its document
@@ -59,34 +57,13 @@ def _pending_key() -> str:
     return f"ckan:{tk.config.get('ckan.site_id')}:lgdp:search-refresh-pending"
 
 
-def _waiting(job_id: bytes | None) -> bool:
-    if not job_id:
-        return False
-    try:
-        return Job.fetch(job_id.decode(), connection=connect_to_redis()).get_status(refresh=True) in WAITING
-    except NoSuchJobError:
-        return False
-
-
 def enqueue_refresh() -> bool:
     """Queue a refresh unless one is waiting; True when this call queued it."""
-    redis = connect_to_redis()
-    key = _pending_key()
-    for _attempt in range(2):
-        if redis.set(key, "", nx=True, ex=60):
-            try:
-                job = tk.enqueue_job(refresh_job, [], title="lgdp search refresh", queue=QUEUE,
-                                     rq_kwargs={"at_front": True})
-            except Exception:
-                redis.delete(key)
-                raise
-            redis.set(key, job.id, xx=True, ex=PENDING_SECONDS)
-            return True
-        current = redis.get(key)
-        if current == b"" or _waiting(current):
-            return False
-        redis.delete(key)  # its job is gone: take over
-    return False
+    return liveness.enqueue_once(
+        _pending_key(),
+        lambda: tk.enqueue_job(refresh_job, [], title="lgdp search refresh", queue=QUEUE,
+                               rq_kwargs={"at_front": True}),
+        PENDING_SECONDS)
 
 
 def _after_commit(session: Any) -> None:
