@@ -255,6 +255,31 @@ def test_the_browser_path(app, world, run_worker):
     assert app.get(f"/submission/{sub['name']}", headers=people["x_editor"]["headers"]).status_code in (403, 404)
 
 
+def test_a_file_someone_waits_for_is_validated_before_bulk_pushes(app, world, run_worker):
+    """Files pushed in bulk queue in turn; one sent from the form (an officer
+    at the screen) goes to the front of the validation queue."""
+    from ckan.lib.jobs import get_queue
+
+    from ckanext.lgdp.model import Upload
+
+    people = world["people"]
+    bulk = [push(app, people["a_editor"], csv_bytes(ctas_rows(period=p)), period=p)["result"]["upload"]["id"]
+            for p in ("2021-22", "2022-23")]
+    sub = api(app, "lgdp_submission_create", headers=people["a_editor"]["headers"],
+              data_return="council-tax-collection", council="aberdeen-city", period="2023-24")["result"]
+    resp = app.post(f"/submission/{sub['name']}/upload", headers=people["a_editor"]["headers"],
+                    data={"upload": (io.BytesIO(csv_bytes(ctas_rows())), "ctas.csv")})
+    assert resp.status_code == 200
+    form = api(app, "lgdp_upload_list", headers=people["a_editor"]["headers"], id=sub["name"])["result"][0]["id"]
+    order = [model.Session.get(Upload, i).job_id for i in (form, *bulk)]
+    queue = get_queue("lgdp:validation")
+    assert [j for j in queue.job_ids if j.startswith("lgdp-validate-")] == order, [
+        (j.id, j.func_name) for j in queue.jobs]
+    run_worker("lgdp:validation")
+    model.Session.expire_all()
+    assert [model.Session.get(Upload, i).status for i in (form, *bulk)] == ["valid"] * 3
+
+
 def test_bad_requests_get_clear_errors(app, world):
     people = world["people"]
     bad = api(app, "lgdp_submission_create", headers=people["a_editor"]["headers"], status=409,

@@ -476,7 +476,9 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
         model.Session.rollback()
         _discard_stored(resource_id)
         raise
-    queued = jobs.enqueue_committed(row) if row.status == "pending" else True
+    # someone waits for this file's report: it is validated before bulk pushes
+    first = bool(data_dict.get("wait")) or context.get(CHANNEL_KEY) == "browser"
+    queued = jobs.enqueue_committed(row, first=first) if row.status == "pending" else True
     return _answer(row, bool(data_dict.get("wait")), queued=queued)
 
 
