@@ -335,6 +335,7 @@ def hide_stale(who: access.Actor, data_dict: DataDict) -> DataDict:
     if not pending or who.sysadmin:
         return data_dict
     labels = frozenset(access.principals(who))
+    submission_state.states_of(pending)  # one query: describe() then finds each state in the session
     hidden = [pkg.id for pkg in model.Session.query(model.Package).filter(model.Package.id.in_(pending))
               if not readable(who, pkg, labels)]
     if not hidden:

@@ -179,6 +179,7 @@ class LgdpPlugin(p.SingletonPlugin):
     def after_dataset_search(self, search_results: dict[str, Any], search_params: dict[str, Any]) -> dict[str, Any]:
         results = search_results.get("results") or []
         submission_workflow.overlay(results)
+        submission_workflow.overlay_uploads(results)
         repository_tracking.overlay(results)
         return search_results
 

@@ -20,6 +20,7 @@ from ckan.types import Action, Context, DataDict
 
 from ckanext.lgdp import access, config, events, fetch
 from ckanext.lgdp.model import Upload, catalogue, uploads
+from ckanext.lgdp.model import submission_state
 from ckanext.lgdp.model.submission_state import SubmissionState
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.model.uploads import IN_PROGRESS
@@ -440,7 +441,7 @@ def lgdp_submission_upload(context: Context, data_dict: DataDict) -> dict[str, A
                 pkg, start = _resolve_for_upload(context, data_dict, "" if has_file else url)
             first = upload_keys.first(key, fingerprint, pkg.id if pkg is not None else None)
             return _answer(first, bool(data_dict.get("wait")), queued=True)
-    status = workflow.status(pkg.id) if pkg is not None else states.INITIAL
+    status = submission_state.status_of(pkg.id) if pkg is not None else states.INITIAL
     if status not in states.UPLOADABLE:
         if key is not None:
             model.Session.rollback()  # a refused request does not keep the key

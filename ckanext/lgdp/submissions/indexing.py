@@ -97,11 +97,11 @@ def refresh(limit: int = BATCH) -> dict[str, int]:
             break
         ids = [pid for pid, _at in marks]
         present = {pid for (pid,) in model.Session.query(model.Package.id).filter(model.Package.id.in_(ids))}
+        index = index_for("package")
         for pid in ids:
             if pid not in present:
-                index_for("package").delete_package({"id": pid})  # purged meanwhile
+                index.delete_package({"id": pid})  # purged meanwhile
                 gone += 1
-        index = index_for("package")
         for pid in sorted(present):
             # CKAN's own document: package_show (with our state on it),
             # before_dataset_index, the permission labels; Solr's soft

@@ -20,14 +20,15 @@ from ckanext.lgdp.model.submission_state import (
 )
 from ckanext.lgdp.submissions import SUBMISSION_TYPE, indexing
 
-__all__ = ["begin", "change", "current", "forget", "overlay", "status"]
+__all__ = ["begin", "change", "current", "forget", "overlay", "overlay_uploads"]
 
 
 def begin(submission_id: str, status: str = INITIAL, standard_version: int | None = None) -> SubmissionState:
-    """The state of a submission just created (in the creating transaction)."""
+    """The state of a submission about to be created (in the creating
+    transaction). No search mark: CKAN's package_create indexes the new
+    dataset when the transaction commits, with this state on it."""
     row = SubmissionState(submission_id=submission_id, status=status, round=1, standard_version=standard_version)
     model.Session.add(row)
-    indexing.mark([submission_id])
     return row
 
 
@@ -40,11 +41,6 @@ def current(submission_id: str) -> SubmissionState:
         model.Session.add(row)
         model.Session.flush()
     return row
-
-
-def status(submission_id: str) -> str:
-    row = state_of(submission_id)
-    return row.status if row is not None else INITIAL
 
 
 def change(row: SubmissionState, indexed_at_commit: bool = False, **fields: Any) -> SubmissionState:
@@ -77,10 +73,7 @@ def overlay(pkg_dicts: list[dict[str, Any]]) -> None:
     if not subs:
         return
     found = states_of(d["id"] for d in subs)
-    shown = uploads.validation_shown([r.get("id") for d in subs for r in d.get("resources") or []])
     for pkg_dict in subs:
-        for resource in pkg_dict.get("resources") or []:
-            resource.update(shown.get(resource.get("id"), {}))
         row = found.get(pkg_dict["id"])
         if row is not None:
             pkg_dict.update(row.shown())
@@ -88,3 +81,14 @@ def overlay(pkg_dicts: list[dict[str, Any]]) -> None:
             pkg_dict.update({name: "" for name in FIELDS})
             pkg_dict["submission_status"] = INITIAL
 
+
+def overlay_uploads(pkg_dicts: list[dict[str, Any]]) -> None:
+    """Put each upload's validation status on the submissions' resources, in
+    one query: for search results, whose resources come from the index
+    (package_show and resource_show get it per resource, from
+    before_resource_show in validation_compat)."""
+    subs = [d for d in pkg_dicts if d.get("type") == SUBMISSION_TYPE]
+    shown = uploads.validation_shown([r.get("id") for d in subs for r in d.get("resources") or []])
+    for pkg_dict in subs:
+        for resource in pkg_dict.get("resources") or []:
+            resource.update(shown.get(resource.get("id"), {}))
