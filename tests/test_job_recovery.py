@@ -372,6 +372,35 @@ def test_a_validation_killed_before_it_marks_itself_running_is_retried(app, worl
     _nothing_stuck()
 
 
+def test_a_validation_taken_off_its_queue_by_a_worker_killed_at_once_is_retried(app, world, run_worker):
+    """A worker of several queues takes a job with one blocking pop and
+    only then says it started: killed in between, it leaves the job
+    "queued" in Redis but in no queue. The job is not alive, and the next
+    read queues the upload again."""
+    from ckan.lib.redis import connect_to_redis
+    from ckanext.lgdp.ops import liveness
+
+    people = world["people"]
+    editor = people["a_editor"]
+    answer = push(app, editor, csv_bytes(ctas_rows()))["result"]
+    upload_id = answer["upload"]["id"]
+    job_id = _upload(upload_id).job_id
+    assert liveness.job_state(job_id).alive
+    redis = connect_to_redis()
+    queue_key = next(k for k in redis.keys("rq:queue:*validation*") if redis.lpos(k, job_id) is not None)
+    assert redis.lrem(queue_key, 1, job_id) == 1  # what the dead worker's pop did
+    state = liveness.job_state(job_id)
+    assert (state.status, state.alive, state.taken) == ("popped", False, True)
+
+    listed = api(app, "lgdp_upload_list", headers=editor["headers"], id=answer["submission"]["name"])["result"]
+    assert (listed[0]["status"], listed[0]["attempts"]) == ("pending", 1)
+    assert _upload(upload_id).job_id != job_id
+    run_worker("lgdp:validation")
+    row = _upload(upload_id)
+    assert (row.status, row.attempts, row.worker) == ("valid", 2, None)
+    _nothing_stuck()
+
+
 # ---------------------------------------------------------------- outages
 
 

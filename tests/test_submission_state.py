@@ -197,6 +197,30 @@ def test_a_lost_refresh_is_taken_by_the_scheduled_one(app, run_worker):
     assert _indexed_status(app, people["sysadmin"], sub["id"]) == "signed_off"
 
 
+def test_a_refresh_taken_off_its_queue_by_a_killed_worker_does_not_block_the_next(app, run_worker):
+    """A worker killed between its pop of the refresh job and its start
+    leaves the job "queued" in no queue: the next step queues a refresh
+    again, and the marks are taken."""
+    from ckanext.lgdp.submissions import indexing
+
+    world = make_world()
+    people = world["people"]
+    sub = _moved(app, people, run_worker, "sign_off")
+    assert _queued_refreshes() == 1
+    redis = connect_to_redis()
+    job_id = redis.get(indexing._pending_key()).decode()
+    assert not indexing.enqueue_refresh()  # one waits: no second
+    queue_key = next(k for k in redis.keys("rq:queue:*validation*") if redis.lpos(k, job_id) is not None)
+    assert redis.lrem(queue_key, 1, job_id) == 1  # what the dead worker's pop did
+    assert _queued_refreshes() == 0
+    transition(app, people["a_editor"], sub["id"], "submit")
+    assert _queued_refreshes() == 1
+    run_worker("lgdp:validation")
+    model.Session.remove()
+    assert _pending() == 0
+    assert _indexed_status(app, people["sysadmin"], sub["id"]) == "submitted"
+
+
 def test_the_migration_moves_the_state_to_the_table_and_back(app, run_worker):
     world = make_world()
     people = world["people"]

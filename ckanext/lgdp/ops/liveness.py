@@ -22,6 +22,7 @@ import datetime
 import logging
 import os
 import socket
+import time
 from typing import Any, Callable, Iterator
 
 import psycopg2
@@ -29,6 +30,7 @@ import sqlalchemy.exc as sa_exc
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.queue import Queue
 
 from ckan.lib.redis import connect_to_redis
 
@@ -42,7 +44,7 @@ TRANSIENT_META = "lgdp_transient"
 
 @dataclasses.dataclass(frozen=True)
 class JobState:
-    status: str | None  # RQ's status; None when Redis has no such job
+    status: str | None  # RQ's status ("popped": "queued" in no queue); None when Redis has no such job
     alive: bool  # waiting in a queue, or being run by a live worker
     taken: bool  # a worker took it (started, or failed after starting)
     transient: bool  # it failed for a service outage, and said so
@@ -86,12 +88,32 @@ def job_state(job_id: str | None) -> JobState:
         return GONE
     status = getattr(status, "value", status)
     transient = bool((job.meta or {}).get(TRANSIENT_META))
+    if status == "queued" and not _in_queue(redis, job):
+        # A worker took it off its queue and has not said it started: it
+        # does in a moment, or it was killed in between (RQ's blocking pop
+        # from several queues leaves such a job "queued" in no list; a
+        # Redis restarted from a snapshot may too). Looked at again after
+        # the gap such a start takes.
+        time.sleep(POP_GAP_SECONDS)
+        status = job.get_status(refresh=True)
+        status = getattr(status, "value", status)
+        if status == "queued" and not _in_queue(redis, job):
+            return JobState(status="popped", alive=False, taken=True, transient=False)
     if status in WAITING:
         return JobState(status=status, alive=True, taken=False, transient=False)
     if status == "started":
         return JobState(status=status, alive=worker_runs(job.id), taken=True, transient=False)
     return JobState(status=status, alive=False, taken=status == "failed", transient=transient and status == "failed",
                     ended_at=job.ended_at)
+
+
+# Between a worker's pop of a job and its "started" (a few milliseconds).
+POP_GAP_SECONDS = 1.0
+
+
+def _in_queue(redis: Any, job: Job) -> bool:
+    """Whether the job's id waits in its queue's list."""
+    return redis.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
 
 
 # ---------------------------------------------------------------- service outages
@@ -198,10 +220,16 @@ def why_stopped(record: Any, since: datetime.datetime | None, stale: datetime.ti
 def _waiting(job_id: bytes | None) -> bool:
     if not job_id:
         return False
+    redis = connect_to_redis()
     try:
-        return Job.fetch(job_id.decode(), connection=connect_to_redis()).get_status(refresh=True) in WAITING
+        job = Job.fetch(job_id.decode(), connection=redis)
     except NoSuchJobError:
         return False
+    status = job.get_status(refresh=True)
+    status = getattr(status, "value", status)
+    # "queued" in no queue: taken by a worker that starts it this moment
+    # (and deletes the key) or was killed; queuing another is harmless.
+    return status in WAITING and (status != "queued" or _in_queue(redis, job))
 
 
 def enqueue_once(key: str, enqueue: Callable[[], Job], keep_seconds: int) -> bool:
