@@ -8,6 +8,10 @@
 #   ./platform.sh test     the same services with separate test databases and
 #                          Solr core, then the whole test suite (pytest args
 #                          may follow, e.g. ./platform.sh test -k access)
+#   ./platform.sh test --solrcloud [pytest args]
+#                          the search and access tests (or those named)
+#                          against a SolrCloud of two nodes on loopback:
+#                          one collection per slot, 2 shards x 2 replicas
 #   ./platform.sh stop     stop everything this script started
 #   ./platform.sh status   what is running, then `ckan lgdp status`
 #   ./platform.sh service stop|start postgres|redis|solr
@@ -25,6 +29,8 @@ source "$here/scripts/common.sh"
 source "$here/scripts/services.sh"
 # shellcheck source=scripts/solr.sh
 source "$here/scripts/solr.sh"
+# shellcheck source=scripts/solrcloud.sh
+source "$here/scripts/solrcloud.sh"
 # shellcheck source=scripts/ckan.sh
 source "$here/scripts/ckan.sh"
 # shellcheck source=scripts/supervisor.sh
@@ -74,7 +80,18 @@ cmd_run() {
 MSG
 }
 
+# The tests `test --solrcloud` runs when none are named: every test that
+# reads search results or decides access, then, alone (it stops a node),
+# the cluster's own.
+SOLRCLOUD_TESTS=(tests/test_access.py tests/test_access_gate.py tests/test_submission_state.py
+    tests/test_register.py)
+
 cmd_test() {
+    if [ "${1:-}" = --solrcloud ]; then
+        shift
+        cmd_test_solrcloud "$@"
+        return
+    fi
     install_all test
     local n slot rc=0 shared=0 exclusive=0
     n=$(test_processes)
@@ -116,9 +133,52 @@ cmd_test() {
     [ "$shared" -eq 0 ] || [ "$exclusive" -eq 0 ] || die "no test ran (pytest exit code 5 in both runs)"
 }
 
+# The same slots as cmd_test, each with a collection of the two-node cluster
+# for its Solr core. The tests that stop services are left out (they stop
+# the standalone Solr); the cluster's own test stops and restarts a node.
+cmd_test_solrcloud() {
+    install_all test
+    local n slot c rc=0 collections=()
+    n=$(test_processes)
+    [ "$n" -le 2 ] || n=2
+    for ((slot = 0; slot < n; slot++)); do
+        collections+=("ckan-test$([ "$slot" -eq 0 ] || echo "-w$slot")")
+    done
+    pg_start
+    redis_start
+    solrcloud_start "${collections[@]}" || die "the SolrCloud cluster did not start (logs: $LGDP_LOGS/solrcloud-*.log)"
+    for ((slot = n - 1; slot >= 0; slot--)); do
+        ckan_test_env "$slot"
+        CKAN_SOLR_URL=http://127.0.0.1:$(_solrcloud_port 1)/solr/${collections[$slot]}
+        pg_prepare "$SLOT_DB" "$SLOT_DS_DB"
+        ckan_migrate "$TEST_INI" "$SLOT_DS_DB"
+        [ "$slot" -eq 0 ] || export "LGDP_TEST_ENV_$slot=$(test_slot_env)"
+    done
+    ckan_test_env 0
+    CKAN_SOLR_URL=http://127.0.0.1:$(_solrcloud_port 1)/solr/${collections[0]}
+    export LGDP_SOLRCLOUD=1
+    cd "$LGDP_ROOT"
+    local alone=()
+    if [ "$#" -eq 0 ]; then
+        set -- "${SOLRCLOUD_TESTS[@]}"
+        alone=(tests/test_solrcloud.py)
+    fi
+    say "running $* against SolrCloud (2 nodes, ${collections[*]}: 2 shards x 2 replicas) in $n processes"
+    solrcloud_status
+    "$LGDP_VENV/bin/python" -m pytest -n "$n" --dist worksteal -m "not services" "$@" || rc=$?
+    if [ "$rc" -eq 0 ] && [ "${#alone[@]}" -gt 0 ]; then
+        say "running ${alone[*]} alone (it stops and starts node 2)"
+        "$LGDP_VENV/bin/python" -m pytest "${alone[@]}" || rc=$?
+    fi
+    solrcloud_status || true
+    solrcloud_stop
+    [ "$rc" -eq 0 ] || die "the tests against SolrCloud failed (pytest exit code $rc)"
+}
+
 cmd_stop() {
     state_dirs
     procs_stop
+    solrcloud_stop
     solr_stop
     redis_stop
     pg_stop

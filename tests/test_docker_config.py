@@ -36,6 +36,10 @@ CKAN_IMAGE_SERVICES = ("ckan", "worker", "scheduler")
 # tick is reported by `ckan lgdp status`, and a scheduler process that dies
 # stops its container, which the restart policy starts again.
 HEALTHCHECKED = ("ckan", "worker", "db", "solr", "redis")
+# The solrcloud profile: the cluster's data services, and its one-shot set-up.
+SOLRCLOUD = ("zookeeper", "solr-1", "solr-2")
+SOLRCLOUD_INIT = "solrcloud-init"
+SOLRCLOUD_INIT_SCRIPT = DOCKER / "solrcloud" / "init.sh"
 
 # The ckan/ckan-base images list ckanext-envvars last in CKAN__PLUGINS
 # ("image_view text_view datatables_view datastore envvars"): IConfigurer
@@ -399,7 +403,11 @@ def test_worker_is_the_ckan_image_on_the_local_queues(services, runtime_env):
 
 
 def test_every_service_is_restarted_when_it_dies(services):
+    # the one one-shot job, started again only if it failed
+    assert services[SOLRCLOUD_INIT].get("restart") == "on-failure"
     for name, service in services.items():
+        if name == SOLRCLOUD_INIT:
+            continue
         assert service.get("restart") in ("unless-stopped", "always"), (
             f"{name}: restart is {service.get('restart')!r}; a container whose process dies "
             "must be started again"
@@ -553,9 +561,12 @@ def test_data_services_sit_on_an_internal_network_with_only_ckan_and_worker(comp
     members = {name: set(service_networks(service)) for name, service in services.items()}
     for name in ("db", "solr", "redis"):
         assert members[name] and members[name] <= internal, f"{name} is on {members[name]}: a way out"
+    for name in (*SOLRCLOUD, SOLRCLOUD_INIT):
+        assert members[name] and members[name] <= internal, f"{name} is on {members[name]}: a way out"
+    allowed = {*SERVICES, *SOLRCLOUD, SOLRCLOUD_INIT}
     for network in internal:
         on_it = {name for name, nets in members.items() if network in nets}
-        assert on_it <= set(SERVICES), f"{sorted(on_it - set(SERVICES))} reach the data services ({network})"
+        assert on_it <= allowed, f"{sorted(on_it - allowed)} reach the data services ({network})"
     for name in CKAN_IMAGE_SERVICES:
         assert members[name] & internal, f"{name} cannot reach the data services"
         # the worker fetches councils' files and sends webhooks; the web
@@ -633,6 +644,41 @@ def test_the_solr_init_script_writes_basic_authentication(tmp_path):
         result = run(**env)
         assert result.returncode != 0 and "done" not in result.stdout, env
         assert not (tmp_path / "security.json").exists()
+
+
+def test_the_solrcloud_profile_is_two_nodes_a_zookeeper_and_the_collection_set_up(services, env_example):
+    for name in (*SOLRCLOUD, SOLRCLOUD_INIT):
+        assert services[name].get("profiles") == ["solrcloud"], f"{name} is not in the solrcloud profile only"
+        assert not services[name].get("ports"), f"{name} publishes a port"
+    nodes = [services[name] for name in ("solr-1", "solr-2")]
+    hosts = []
+    for node in nodes:
+        # CKAN's Solr image, as the single solr: the same Solr and configset
+        assert node["image"] == services["solr"]["image"]
+        environment = solr_environment(node)
+        assert environment["ZK_HOST"] == "zookeeper:2181"
+        hosts.append(environment["SOLR_HOST"])
+        assert interpolate(environment["LGDP_SOLR_USER"], env_example) == env_example["CKAN_SOLR_USER"]
+        assert node["depends_on"]["zookeeper"]["condition"] == "service_healthy"
+        assert "$$LGDP_SOLR_USER" in " ".join(command_args(node["healthcheck"]["test"]))
+    assert sorted(hosts) == ["solr-1", "solr-2"]
+    assert len({tuple(n["volumes"]) for n in nodes}) == 2, "the nodes share a volume"
+    init = services[SOLRCLOUD_INIT]
+    environment = solr_environment(init)
+    assert environment["LGDP_SOLR_NODES"].split() == [f"{h}:8983" for h in hosts]
+    mounts = {v.split(":")[1]: (DOCKER / v.split(":")[0]).resolve() for v in init["volumes"]}
+    assert mounts["/lgdp/init.sh"] == SOLRCLOUD_INIT_SCRIPT.resolve()
+    [security] = sorted(SOLR_INIT_DIR.glob("*.sh"))
+    assert mounts["/lgdp/10_lgdp_security.sh"] == security.resolve(), "the cluster's password rule differs"
+    # the web, the worker and the scheduler wait for it only with the profile on
+    for name in CKAN_IMAGE_SERVICES:
+        needs = services[name]["depends_on"][SOLRCLOUD_INIT]
+        assert needs == {"condition": "service_completed_successfully", "required": False}, name
+    # CKAN's schema is changed in one field only, the one SolrCloud needs
+    text = SOLRCLOUD_INIT_SCRIPT.read_text(encoding="utf-8")
+    assert '<field name="_version_" type="plong" indexed="false" stored="false" docValues="true"/>' in text
+    local = (ROOT / "scripts" / "solrcloud.sh").read_text(encoding="utf-8")
+    assert '<field name="_version_" type="plong" indexed="false" stored="false" docValues="true"/>' in local
 
 
 # ---------------------------------------------------------------- Dockerfile
@@ -821,7 +867,8 @@ def test_entrypoint_script_migrates_and_sets_datastore_permissions():
 
 @pytest.mark.parametrize(
     "script",
-    [ENTRYPOINT_SCRIPT, *sorted(PG_INIT_DIR.glob("*.sh")), *sorted(SOLR_INIT_DIR.glob("*.sh"))],
+    [ENTRYPOINT_SCRIPT, *sorted(PG_INIT_DIR.glob("*.sh")), *sorted(SOLR_INIT_DIR.glob("*.sh")),
+     SOLRCLOUD_INIT_SCRIPT],
     ids=lambda p: p.name,
 )
 def test_shell_scripts_parse(script):
