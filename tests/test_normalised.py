@@ -241,8 +241,9 @@ def test_a_workbook_is_converted_once_and_only_its_normalised_file_read_after(ap
     _accept(app, people, answer["submission"]["name"])
     # consolidation's read, here in-process: the normalised file's rows
     ready = consolidate.prepared(answer["submission"]["id"])
-    assert ready["upload_id"] == upload_id and len(ready["rows"]) == 1
-    assert int(ready["rows"][0]["chargeable_dwellings"]) == 110000
+    rows = ready["source"].rows()
+    assert ready["upload_id"] == upload_id and ready["source"].path.endswith(f"{upload_id}.csv") and len(rows) == 1
+    assert int(rows[0]["chargeable_dwellings"]) == 110000
     assert len(conversions) == 1 and hashes.hashed == len(content) + len(stored)
 
 

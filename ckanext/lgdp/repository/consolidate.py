@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -52,7 +53,7 @@ from ckanext.lgdp.model import Upload, submission_state
 from ckanext.lgdp.model.audit import now as _now
 from ckanext.lgdp.ops import faults
 from ckanext.lgdp.register import standards
-from ckanext.lgdp.repository import TABLE_TYPE, qa, reference
+from ckanext.lgdp.repository import TABLE_TYPE, filecopy, qa, reference
 from ckanext.lgdp.submissions import jobs as submission_jobs
 from ckanext.lgdp.submissions.states import PLATFORM_FLAG
 
@@ -270,22 +271,49 @@ def _complete_resource(resource_id: str, schema: dict[str, Any]) -> None:
     tk.get_action("datastore_create")(site_context(), data)
 
 
+# Table Schema's default boolean values (a field may declare its own).
+TRUE_VALUES = ("true", "True", "TRUE", "1")
+FALSE_VALUES = ("false", "False", "FALSE", "0")
+
+
 def _boolean(value: str) -> bool:
     return value.strip().lower() in ("true", "yes", "1")
 
 
+def _boolean_of(field: dict[str, Any]) -> Callable[[str], bool]:
+    """A boolean field's cast: its declared ``trueValues`` and
+    ``falseValues`` (Table Schema's defaults when it declares none), which
+    are what validation accepted; any other text by the older rule."""
+    true = set(field.get("trueValues") or TRUE_VALUES)
+    false = set(field.get("falseValues") or FALSE_VALUES)
+
+    def cast(value: str) -> bool:
+        if value in true:
+            return True
+        if value in false:
+            return False
+        return _boolean(value)
+    return cast
+
+
 # Text of a validated cell -> its value, per Table Schema type (others stay text).
-_CASTS: dict[str, Callable[[str], Any]] = {"integer": int, "year": int, "number": float, "boolean": _boolean}
+_CASTS: dict[str, Callable[[str], Any]] = {"integer": int, "year": int, "number": float}
+
+
+def _cast_of(field: dict[str, Any]) -> Callable[[str], Any] | None:
+    if field.get("type") == "boolean":
+        return _boolean_of(field)
+    return _CASTS.get(field.get("type", "string"))
 
 
 def read_rows(csv_path: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of a validated CSV as dicts of the standard's fields (typed;
     empty cells None; other columns left out)."""
-    kinds = {f["name"]: f.get("type", "string") for f in schema.get("fields") or []}
+    kinds = {f["name"]: f for f in schema.get("fields") or []}
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, [])
-        wanted = [(i, name, _CASTS.get(kinds[name])) for i, name in enumerate(header) if name in kinds]
+        wanted = [(i, name, _cast_of(kinds[name])) for i, name in enumerate(header) if name in kinds]
         out = []
         for record in reader:
             if not record:
@@ -304,11 +332,25 @@ def enrich(rows: list[dict[str, Any]], schema: dict[str, Any], gss: str, council
            upload_id: str | None = None) -> list[dict[str, Any]]:
     """The rows with the council, period, population, rates per 1,000 of
     the countable fields and the upload they come from (new dicts)."""
+    common = common_values(gss, council_name, period, period_start, submission, accepted_at, upload_id)
+    return with_common(rows, schema, common)
+
+
+def common_values(gss: str, council_name: str, period: str, period_start: datetime.date, submission: str,
+                  accepted_at: datetime.datetime, upload_id: str | None = None) -> dict[str, Any]:
+    """The values every row of a council-period's file gets: the key and
+    tail columns (``KEY_COLUMNS``, ``TAIL_COLUMNS``)."""
     found = reference.population_for(gss, period_start.year)
     population, pop_year = found if found else (None, None)
-    common = {"council_gss": gss, "council_name": council_name, "period": period, "period_start": period_start,
-              "population": population, "population_year": pop_year, "submission": submission,
-              "accepted_at": accepted_at, "upload_id": upload_id}
+    return {"council_gss": gss, "council_name": council_name, "period": period, "period_start": period_start,
+            "population": population, "population_year": pop_year, "submission": submission,
+            "accepted_at": accepted_at, "upload_id": upload_id}
+
+
+def with_common(rows: list[dict[str, Any]], schema: dict[str, Any], common: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows with ``common`` and the rates per 1,000 of the countable
+    fields (new dicts)."""
+    population = common["population"]
     rates = [(name, reference.rate_column(name)) for name in standards.countable_fields(schema)]
     out = []
     for row in rows:
@@ -358,7 +400,7 @@ def _full_texts(conn: Any, rows: list[dict[str, Any]], text_names: list[str]) ->
     vector once, by PostgreSQL, in the language the DataStore searches in."""
     texts = [" ".join(str(row[n]) for n in text_names if row.get(n) not in (None, "")) for row in rows]
     distinct = sorted(set(texts))
-    lang = tk.config.get("ckan.datastore.default_fts_lang") or "english"
+    lang = _fts_lang()
     vectors = dict(conn.execute(sa.text(
         "SELECT t, CAST(to_tsvector(CAST(:lang AS regconfig), t) AS text) FROM unnest(CAST(:texts AS text[])) AS t"),
         {"lang": lang, "texts": distinct}).all())
@@ -427,36 +469,96 @@ def _delete_one(resource_id: str) -> Any:
     return sa.text(f"DELETE FROM {identifier(resource_id)} WHERE council_gss = :gss AND period = :period")
 
 
-def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]],
-                 others: Iterable[str] = ()) -> None:
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """An accepted file on its way into a table: the normalised file, its
+    standard and the values every row of it gets (``common_values``)."""
+    path: str
+    schema: dict[str, Any]
+    common: dict[str, Any]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Its rows read and enriched in Python (``read_rows`` +
+        ``with_common``)."""
+        return with_common(read_rows(self.path, self.schema), self.schema, self.common)
+
+
+def _fts_lang() -> str:
+    return tk.config.get("ckan.datastore.default_fts_lang") or "english"
+
+
+def _stream_wrapper(data: Any) -> Any:
+    return _FaultyReader(data) if faults.armed("consolidate.during_copy") else data
+
+
+def _insert_rows(conn: Any, resource_id: str, fields: list[dict[str, Any]], rows: list[dict[str, Any]]) -> int:
+    names = tuple(f["id"] for f in fields)
+    if rows:
+        _copy_rows(conn, _statements(resource_id, names)[2], fields, rows, _full_texts(conn, rows, _text_names(fields)))
+    return len(rows)
+
+
+def _insert_source(conn: Any, resource_id: str, fields: list[dict[str, Any]], source: Source) -> int:
+    """Insert a file's rows on the transaction of ``conn``; how many. The
+    file goes to PostgreSQL as it is (``filecopy``); where PostgreSQL
+    refuses a value Python's casts take, that is undone (a savepoint) and
+    the rows are read in Python instead: the same rows either way."""
+    if filecopy.streamable(source.schema):
+        try:
+            with conn.begin_nested():
+                return filecopy.insert_file(conn, identifier(resource_id), fields, source.schema, source.path,
+                                            source.common, _text_names(fields), _fts_lang(), wrap=_stream_wrapper)
+        except (filecopy.DataError, sa.exc.DataError, filecopy.NotStreamable) as e:
+            log.info("rows of %s read in Python (%s)", source.common.get("submission"), str(e).splitlines()[0])
+    return _insert_rows(conn, resource_id, fields, source.rows())
+
+
+def _replace_one(resource_id: str, gss: str, period: str, fields: list[dict[str, Any]], others: Iterable[str],
+                 insert: Callable[[Any], int]) -> int:
     """Replace one council-period's rows in one transaction: the DELETE
     (from this table and from ``others``, the return's tables of other
     standard versions, which must not keep an older file's rows of the same
-    council-period) and the COPY are on one connection, in one transaction,
-    committed together or not at all. A process killed at any point before
-    the commit leaves the table as it was."""
+    council-period) and the rows' way in are on one connection, in one
+    transaction, committed together or not at all. A process killed at any
+    point before the commit leaves the table as it was."""
     names = tuple(f["id"] for f in fields)
-    delete_one, _all, copy = _statements(resource_id, names)
+    delete_one, _all, _copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
         conn.execute(delete_one, {"gss": gss, "period": period})
         for other in others:
             if other != resource_id:
                 conn.execute(_delete_one(other), {"gss": gss, "period": period})
         faults.point("consolidate.before_copy")
-        if rows:
-            _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
+        count = insert(conn)
         faults.point("consolidate.before_commit")
+    return count
 
 
-def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
-    """Replace a whole table in one transaction: one DELETE, one COPY (a
-    rebuild is all or nothing)."""
+def replace_rows(resource_id: str, gss: str, period: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]],
+                 others: Iterable[str] = ()) -> None:
+    """Replace one council-period's rows with these (``_replace_one``)."""
+    _replace_one(resource_id, gss, period, fields, others, lambda conn: _insert_rows(conn, resource_id, fields, rows))
+
+
+def replace_from(resource_id: str, gss: str, period: str, source: Source, fields: list[dict[str, Any]],
+                 others: Iterable[str] = ()) -> int:
+    """Replace one council-period's rows with a file's (``_replace_one``);
+    how many went in."""
+    return _replace_one(resource_id, gss, period, fields, others,
+                        lambda conn: _insert_source(conn, resource_id, fields, source))
+
+
+def replace_all(resource_id: str, rows: list[dict[str, Any]], fields: list[dict[str, Any]],
+                sources: Iterable[Source] = ()) -> list[int]:
+    """Replace a whole table in one transaction: one DELETE, then ``rows``
+    and each of ``sources``' rows (a rebuild is all or nothing); how many
+    rows of each source went in."""
     names = tuple(f["id"] for f in fields)
-    _one, delete_all, copy = _statements(resource_id, names)
+    _one, delete_all, _copy = _statements(resource_id, names)
     with get_write_engine().begin() as conn:
         conn.execute(delete_all)
-        if rows:
-            _copy_rows(conn, copy, fields, rows, _full_texts(conn, rows, _text_names(fields)))
+        _insert_rows(conn, resource_id, fields, rows)
+        return [_insert_source(conn, resource_id, fields, source) for source in sources]
 
 
 def council_periods(resource_id: str) -> dict[tuple[str, str], dict[str | None, int]]:
@@ -572,17 +674,17 @@ def prepared(submission_id: str) -> dict[str, Any] | None:
     schema = standards.standard_for(pkg, upload.standard_version)
     # the file that was validated, and only that one
     made_now = not submission_jobs.has_normalised(upload)
-    rows = read_rows(submission_jobs.normalised_path(upload), schema)
+    path = submission_jobs.normalised_path(upload)
     if made_now:
         model.Session.commit()  # the facts of the normalised file of an older upload, made just now
     group = model.Group.get(pkg.owner_org)
     gss = group.extras.get("gss_code") or ""
     decided = state.decided_at or _now()
-    rows = enrich(rows, schema, gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
-                  datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name,
-                  decided, upload.id)
+    common = common_values(gss, reference.council_names().get(gss, group.title), pkg.extras["period"],
+                           datetime.date.fromisoformat(pkg.extras["period_start"]), pkg.name, decided, upload.id)
     return {"return_id": pkg.extras["data_return"], "version": upload.standard_version or 1, "schema": schema,
-            "gss": gss, "period": pkg.extras["period"], "rows": rows, "upload_id": upload.id}
+            "gss": gss, "period": pkg.extras["period"], "source": Source(path, schema, common),
+            "upload_id": upload.id}
 
 
 def _resource_for(return_id: str, version: int, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -599,9 +701,9 @@ def consolidate_submission(submission_id: str) -> dict[str, Any]:
     if ready is None:
         return {"rows": 0, "skipped": "not accepted"}
     table, resource_id = _resource_for(ready["return_id"], ready["version"], ready["schema"])
-    replace_rows(resource_id, ready["gss"], ready["period"], ready["rows"], columns(ready["schema"]),
-                 others=table_resources(table["id"]))
-    return {"rows": len(ready["rows"]), "table": table["name"], "resource_id": resource_id,
+    count = replace_from(resource_id, ready["gss"], ready["period"], ready["source"], columns(ready["schema"]),
+                         others=table_resources(table["id"]))
+    return {"rows": count, "table": table["name"], "resource_id": resource_id,
             "period": ready["period"], "return_id": ready["return_id"], "upload_id": ready["upload_id"]}
 
 
@@ -629,18 +731,18 @@ def rebuild(return_id: str | None = None, progress: Callable[[Iterable[Any]], It
         if ready is None:
             continue
         batch = batches.setdefault((ready["return_id"], ready["version"]),
-                                   {"schema": ready["schema"], "rows": [], "subs": []})
-        batch["rows"].extend(ready["rows"])
-        batch["subs"].append({"submission_id": pkg.id, "upload_id": ready["upload_id"], "rows": len(ready["rows"])})
+                                   {"schema": ready["schema"], "sources": [], "subs": []})
+        batch["sources"].append(ready["source"])
+        batch["subs"].append({"submission_id": pkg.id, "upload_id": ready["upload_id"]})
     total = 0
     filled: dict[str, set[str]] = {}  # table id -> its resources rebuilt
     for (rid, version), batch in sorted(batches.items()):
         table, resource_id = _resource_for(rid, version, batch["schema"])
-        replace_all(resource_id, batch["rows"], columns(batch["schema"]))
+        counts = replace_all(resource_id, [], columns(batch["schema"]), sources=batch["sources"])
         filled.setdefault(table["id"], set()).add(resource_id)
-        total += len(batch["rows"])
+        total += sum(counts)
         if on_done is not None:
-            on_done([{**sub, "resource_id": resource_id} for sub in batch["subs"]])
+            on_done([{**sub, "resource_id": resource_id, "rows": n} for sub, n in zip(batch["subs"], counts)])
     # a table no accepted file is in any more (every council-period it held
     # was accepted again under a newer standard) is emptied
     for table_id, done in filled.items():
