@@ -43,6 +43,17 @@ def is_countable(field: dict[str, Any]) -> bool:
     return isinstance(field, dict) and field.get("lgdp:countable") is True and field.get("type") in NUMERIC_TYPES
 
 
+# Table Schema's default boolean values; a field may declare its own.
+TRUE_VALUES = ("true", "True", "TRUE", "1")
+FALSE_VALUES = ("false", "False", "FALSE", "0")
+
+
+def boolean_values(field: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A boolean field's texts for true and for false: its ``trueValues``
+    and ``falseValues``, Table Schema's defaults where it declares none."""
+    return tuple(field.get("trueValues") or TRUE_VALUES), tuple(field.get("falseValues") or FALSE_VALUES)
+
+
 def countable_fields(schema: dict[str, Any] | None) -> list[str]:
     """The names of a standard's countable fields (``is_countable``), in order."""
     return [f["name"] for f in (schema or {}).get("fields") or [] if is_countable(f)]

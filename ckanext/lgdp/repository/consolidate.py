@@ -271,11 +271,6 @@ def _complete_resource(resource_id: str, schema: dict[str, Any]) -> None:
     tk.get_action("datastore_create")(site_context(), data)
 
 
-# Table Schema's default boolean values (a field may declare its own).
-TRUE_VALUES = ("true", "True", "TRUE", "1")
-FALSE_VALUES = ("false", "False", "FALSE", "0")
-
-
 def _boolean(value: str) -> bool:
     return value.strip().lower() in ("true", "yes", "1")
 
@@ -284,8 +279,7 @@ def _boolean_of(field: dict[str, Any]) -> Callable[[str], bool]:
     """A boolean field's cast: its declared ``trueValues`` and
     ``falseValues`` (Table Schema's defaults when it declares none), which
     are what validation accepted; any other text by the older rule."""
-    true = set(field.get("trueValues") or TRUE_VALUES)
-    false = set(field.get("falseValues") or FALSE_VALUES)
+    true, false = (set(values) for values in standards.boolean_values(field))
 
     def cast(value: str) -> bool:
         if value in true:

@@ -54,6 +54,7 @@ DataError = psycopg2.DataError
 class NotStreamable(Exception):
     """A file this path does not take (no header row): the Python path does."""
 
+
 # The Table Schema types PostgreSQL casts as the Python path does.
 _NUMERIC = {"integer", "year", "number"}
 _TEMP = "pg_temp.lgdp_incoming"
@@ -112,8 +113,8 @@ def _typed(field: dict[str, Any], column_type: str, cell: str, params: dict[str,
     value = f"NULLIF({cell}, '')"
     if field.get("type") == "boolean":
         key = f"b{len(params)}"
-        params[f"{key}t"] = list(field.get("trueValues") or ("true", "True", "TRUE", "1"))
-        params[f"{key}f"] = list(field.get("falseValues") or ("false", "False", "FALSE", "0"))
+        true, false = standards.boolean_values(field)
+        params[f"{key}t"], params[f"{key}f"] = list(true), list(false)
         # the Python path's rule for any other text; the rest is refused
         # (a DataError: the Python path takes the file)
         folded = f"lower(btrim({cell}))"
@@ -160,7 +161,7 @@ def _statement(table: str, fields: list[dict[str, Any]], schema: dict[str, Any],
         source = name[: -len(reference.RATE_SUFFIX)]
         if not name.endswith(reference.RATE_SUFFIX) or source not in typed:
             values.append(f"CAST(NULL AS {column['type']})")
-        elif population is None or not population:
+        elif not population:
             values.append("CAST(NULL AS numeric)")
         else:
             params["population"] = float(population)
