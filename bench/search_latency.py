@@ -421,17 +421,21 @@ _SCHEMA_FIELDS: set[str] | None = None
 
 def schema_fields() -> set[str]:
     """Dataset fields declared by the data-return schema of the platform
-    (scheming.dataset_schemas of config/platform.ini)."""
+    (the one of that type among scheming.dataset_schemas of config/platform.ini)."""
     global _SCHEMA_FIELDS
     if _SCHEMA_FIELDS is None:
         import yaml
 
-        ref = _read_ini(ROOT / "config" / "platform.ini").get("app:main", "scheming.dataset_schemas")
-        module, _, rel = ref.split()[0].partition(":")
-        base = ROOT / Path(*module.split("."))
-        with open((base / rel).resolve(), encoding="utf-8") as f:
-            schema = yaml.safe_load(f)
-        _SCHEMA_FIELDS = {fld["field_name"] for fld in schema["dataset_fields"]}
+        refs = _read_ini(ROOT / "config" / "platform.ini").get("app:main", "scheming.dataset_schemas")
+        for ref in refs.split():
+            module, _, rel = ref.partition(":")
+            with open((ROOT / Path(*module.split(".")) / rel).resolve(), encoding="utf-8") as f:
+                schema = yaml.safe_load(f)
+            if schema.get("dataset_type") == CONFIGS["ours"]["dataset_type"]:
+                _SCHEMA_FIELDS = {fld["field_name"] for fld in schema["dataset_fields"]}
+                break
+        else:
+            sys.exit(f"no schema of type {CONFIGS['ours']['dataset_type']} in scheming.dataset_schemas")
     return _SCHEMA_FIELDS
 
 
@@ -569,6 +573,233 @@ def _ensure_orgs_and_member(config: str, orgs: list[dict[str, str]]) -> None:
         )
 
 
+# ---------------------------------------------------------------- bulk rows
+#
+# The bulk seeder writes the rows package_create would write: each dataset is
+# validated by CKAN's own validation of package_create (the site's package
+# plugin and schema: scheming's and the platform's validators on ours), and
+# the validated dict is turned into the rows CKAN's model_save writes from it
+# (package, package_extra, resource, tag, package_tag and the organisation's
+# member row of package_owner_org_update), many datasets per INSERT. Not
+# written: the activity of the creation, the platform's audit row of a data
+# return's creation and the default resource views, which neither
+# package_show nor the search index reads. `bulk_check` holds the result to
+# package_create itself before every bulk seeding.
+
+
+def _validated(data_dict: dict[str, Any]) -> dict[str, Any]:
+    """data_dict as package_create validates it (raises on errors)."""
+    import ckan.lib.plugins as lib_plugins
+    import ckan.plugins.toolkit as tk
+    from ckan import model
+
+    data_dict = dict(data_dict)
+    if data_dict.get("type") == "data-return":
+        # the platform's chained package_create: a return imported past the
+        # proposal stage without a standard has no standard version
+        data_dict["standard_version"] = None
+    plugin = lib_plugins.lookup_package_plugin(data_dict["type"])
+    context = {**_site_context(), "model": model, "session": model.Session}
+    data, errors = lib_plugins.plugin_validate(plugin, context, data_dict, plugin.create_package_schema(),
+                                               "package_create")
+    if errors:
+        raise tk.ValidationError(errors)
+    return data
+
+
+def _columns(table: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """A full row of `table`: the values given, each other column's model
+    default (or NULL), as the ORM would insert it."""
+    row = {}
+    for column in table.columns:
+        if column.name in values:
+            row[column.name] = values[column.name]
+        elif column.default is not None:
+            arg = column.default.arg
+            row[column.name] = arg(None) if callable(arg) else arg
+        else:
+            row[column.name] = None
+    return row
+
+
+class BulkWriter:
+    """Collects the rows of validated datasets and writes them in one INSERT
+    per table (flush)."""
+
+    def __init__(self, user_id: str) -> None:
+        from ckan import model
+
+        self.user_id = user_id
+        self.orgs = {g.name: g.id for g in model.Session.query(model.Group).filter_by(is_organization=True)}
+        self.orgs.update({v: v for v in list(self.orgs.values())})
+        self.tags = {name: tid for tid, name in
+                     model.Session.query(model.Tag.id, model.Tag.name).filter(model.Tag.vocabulary_id.is_(None))}
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def _add(self, table: Any, values: dict[str, Any]) -> dict[str, Any]:
+        row = _columns(table, values)
+        self.rows.setdefault(table.name, []).append(row)
+        return row
+
+    def _tag_id(self, name: str) -> str:
+        """The id of a free tag, created (once, across processes) if new."""
+        from ckan import model
+
+        if name not in self.tags:
+            import sqlalchemy as sa
+
+            session = model.Session
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(74757)"))
+            found = session.query(model.Tag.id).filter(model.Tag.name == name,
+                                                       model.Tag.vocabulary_id.is_(None)).first()
+            if found:
+                self.tags[name] = found[0]
+            else:
+                row = _columns(model.tag_table, {"name": name, "vocabulary_id": None})
+                session.execute(model.tag_table.insert(), [row])
+                self.tags[name] = row["id"]
+        return self.tags[name]
+
+    def add(self, data: dict[str, Any]) -> str:
+        """The rows of one validated dataset; its id."""
+        from ckan import model
+
+        values = {k: v for k, v in data.items() if k in model.package_table.columns
+                  and k not in ("metadata_created", "metadata_modified", "plugin_data")}
+        values["creator_user_id"] = self.user_id
+        values["owner_org"] = self.orgs[data["owner_org"]] if data.get("owner_org") else None
+        values.setdefault("state", "active")
+        pkg = self._add(model.package_table, values)
+        if pkg["id"] is None:
+            pkg["id"] = str(__import__("uuid").uuid4())
+        pkg_id = pkg["id"]
+        for position, res in enumerate(data.get("resources") or []):
+            res = {k: v for k, v in res.items() if k not in ("extras", "revision_timestamp", "tracking_summary")}
+            core = {k: v for k, v in res.items() if k in model.resource_table.columns and k != "extras"}
+            extras = {k: v for k, v in res.items() if k not in model.resource_table.columns}
+            # model.Resource() starts with these empty texts
+            defaults = {"url": "", "format": "", "description": "", "hash": ""}
+            self._add(model.resource_table, {**defaults, **core, "package_id": pkg_id, "position": position,
+                                             "state": "active", "extras": extras})
+        seen = set()
+        for tag in data.get("tags") or []:
+            if tag.get("vocabulary_id") or tag["name"] in seen:
+                continue
+            seen.add(tag["name"])
+            self._add(model.package_tag_table, {"package_id": pkg_id, "tag_id": self._tag_id(tag["name"]),
+                                                "state": "active"})
+        for extra in data.get("extras") or []:
+            if extra.get("deleted") or extra.get("value") is None:
+                continue
+            self._add(model.package_extra_table, {"package_id": pkg_id, "key": extra["key"],
+                                                  "value": extra["value"], "state": "active"})
+        if values["owner_org"]:
+            self._add(model.member_table, {"table_name": "package", "table_id": pkg_id,
+                                           "capacity": "organization", "group_id": values["owner_org"],
+                                           "state": "active"})
+        return pkg_id
+
+    def flush(self) -> None:
+        from ckan import model
+
+        tables = {t.name: t for t in (model.package_table, model.resource_table, model.package_tag_table,
+                                      model.package_extra_table, model.member_table)}
+        for name in ("package", "resource", "package_tag", "package_extra", "member"):
+            if self.rows.get(name):
+                model.Session.execute(tables[name].insert(), self.rows[name])
+        self.rows = {}
+
+
+def _comparable(pkg: dict[str, Any]) -> dict[str, Any]:
+    """A package_show dict without what differs between two creations of the
+    same dataset (ids, names, times)."""
+    drop = {"id", "name", "metadata_created", "metadata_modified", "revision_id"}
+    out = {k: v for k, v in pkg.items() if k not in drop}
+    out["resources"] = [
+        {k: v for k, v in r.items() if k not in ("id", "package_id", "created", "metadata_modified")}
+        for r in pkg.get("resources") or []
+    ]
+    out["tags"] = sorted((t["name"], t.get("display_name"), t.get("state"), t.get("vocabulary_id"))
+                         for t in pkg.get("tags") or [])
+    out["extras"] = sorted((e["key"], e["value"]) for e in pkg.get("extras") or [])
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def _index_document(pkg: dict[str, Any]) -> dict[str, Any]:
+    """The document CKAN's indexer would send Solr for pkg (captured, not sent)."""
+    from ckan.lib.search import index as search_index
+
+    sent: list[dict[str, Any]] = []
+    indexer = search_index.PackageSearchIndex()
+    original = search_index.make_connection
+
+    class _Capture:
+        def add(self, docs: list[dict[str, Any]], **kwargs: Any) -> None:
+            sent.extend(docs)
+
+    search_index.make_connection = lambda *a, **k: _Capture()  # type: ignore[assignment]
+    try:
+        indexer.index_package(pkg, defer_commit=True)
+    finally:
+        search_index.make_connection = original  # type: ignore[assignment]
+    doc = dict(sent[0])
+    for key in ("id", "name", "index_id", "metadata_created", "metadata_modified", "indexed_ts",
+                "data_dict", "validated_data_dict", "_version_", "res_id", "title_string"):
+        doc.pop(key, None)
+    doc["text"] = sorted(str(t) for t in doc.get("text") or [] if "check-" not in str(t))
+    return json.loads(json.dumps(doc, sort_keys=True, default=str))
+
+
+def worker_bulk_check(config: str, count: int) -> None:
+    """Create `count` generated datasets twice, with package_create and with
+    the bulk writer, in a transaction that is rolled back; compare what
+    package_show returns and the documents CKAN would index. Exits non-zero,
+    printing the differences, when they differ."""
+    import ckan.plugins as p
+    import ckan.plugins.toolkit as tk
+    from ckan import model
+
+    app = _make_app(config)
+    report: dict[str, Any] = {"config": config, "checked": 0, "differences": []}
+    with app._wsgi_app.test_request_context():
+        orgs = organisations()
+        _ensure_orgs_and_member(config, orgs)
+        model.repo.commit()
+        user_id = model.User.by_name(_site_context()["user"]).id
+        p.unload("synchronous_search")
+        try:
+            writer = BulkWriter(user_id)
+            pairs = []
+            for k in range(count):
+                logical = logical_dataset(10_000_000 + k, orgs)
+                a = dataset_for(config, {**logical, "name": f"check-a-{k}"})
+                b = dataset_for(config, {**logical, "name": f"check-b-{k}"})
+                created = tk.get_action("package_create")({**_site_context(), "defer_commit": True}, a)
+                pairs.append((created["id"], writer.add(_validated(b))))
+            writer.flush()
+            model.Session.flush()
+            show = tk.get_action("package_show")
+            for a_id, b_id in pairs:
+                a_pkg = show({**_site_context(), "use_cache": False}, {"id": a_id})
+                b_pkg = show({**_site_context(), "use_cache": False}, {"id": b_id})
+                for what, x, y in (("package_show", _comparable(a_pkg), _comparable(b_pkg)),
+                                   ("index document", _index_document(a_pkg), _index_document(b_pkg))):
+                    if x != y:
+                        keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+                        report["differences"].append(
+                            {"what": what, "keys": keys,
+                             "package_create": {k: x.get(k) for k in keys},
+                             "bulk": {k: y.get(k) for k in keys}})
+                report["checked"] += 1
+        finally:
+            model.Session.rollback()
+            p.load("synchronous_search")
+    print(json.dumps(report), flush=True)
+    if report["differences"]:
+        print(json.dumps(report["differences"][:5], indent=1, sort_keys=True), file=sys.stderr)
+        sys.exit(1)
+
+
 def worker_seed(config: str, first: bool, plain: int, batch: int, lo: int, hi: int) -> None:
     """Create the missing datasets among numbers lo..hi-1 with package_create
     (the action the web form and the API use), then have CKAN index them.
@@ -577,11 +808,11 @@ def worker_seed(config: str, first: bool, plain: int, batch: int, lo: int, hi: i
     datasets the ordinary way, one package_create each, committed and indexed
     at once as for a client of the API (this times that path).
 
-    Otherwise, in bulk: package_create with `defer_commit`, a database commit
-    every `batch` datasets and CKAN's synchronous indexing unloaded; then
-    CKAN's own indexing of those datasets (ckan.lib.search.rebuild, as
-    `ckan search-index rebuild` does) with one Solr commit at the end."""
-    import ckan.plugins as p
+    Otherwise, in bulk: each dataset validated as package_create validates
+    it and written by the BulkWriter, `batch` datasets per INSERT and
+    database commit; then CKAN's own indexing of those datasets
+    (ckan.lib.search.rebuild, as `ckan search-index rebuild` does) with one
+    Solr commit at the end."""
     import ckan.plugins.toolkit as tk
     from ckan import model
     from ckan.lib import search
@@ -605,20 +836,16 @@ def worker_seed(config: str, first: bool, plain: int, batch: int, lo: int, hi: i
             return
 
         ids: list[str] = []
-        p.unload("synchronous_search")
-        try:
-            t0 = time.perf_counter()
-            for start in range(0, len(todo), batch):
-                for i in todo[start:start + batch]:
-                    # Not return_id_only: the platform's chained package_create
-                    # reads the dict the core action returns.
-                    ctx = {**_site_context(), "defer_commit": True}
-                    ids.append(create(ctx, dataset_for(config, logical_dataset(i, orgs)))["id"])
-                model.repo.commit()
-                model.Session.remove()
-            t1 = time.perf_counter()
-        finally:
-            p.load("synchronous_search")
+        t0 = time.perf_counter()
+        user_id = model.User.by_name(_site_context()["user"]).id
+        for start in range(0, len(todo), batch):
+            writer = BulkWriter(user_id)
+            for i in todo[start:start + batch]:
+                ids.append(writer.add(_validated(dataset_for(config, logical_dataset(i, orgs)))))
+            writer.flush()
+            model.repo.commit()
+            model.Session.remove()
+        t1 = time.perf_counter()
         search.rebuild(package_ids=ids, defer_commit=True, quiet=True)
         search.commit()
         t2 = time.perf_counter()
@@ -812,7 +1039,7 @@ def _run_tasks(tasks: list[tuple[str, list[str]]], jobs: int) -> list[tuple[str,
 
 
 def run_seeding(n: int, to_seed: list[str], to_reindex: list[str], plain_sample: int,
-                batch: int, jobs: int) -> dict[str, Any]:
+                batch: int, jobs: int, check: int = 20) -> dict[str, Any]:
     """Seed and index the sites, `jobs` processes at a time: first a sample
     created the ordinary way (with the organisations and the member; it also
     creates, in practice, every tag), then the rest in bulk chunks, those of
@@ -834,6 +1061,15 @@ def run_seeding(n: int, to_seed: list[str], to_reindex: list[str], plain_sample:
         if pl["datasets"]:
             log(f"[{config}] ordinary package_create, one at a time: {pl['datasets']} datasets in "
                 f"{pl['seconds']:.1f} s ({pl['datasets'] / max(pl['seconds'], 1e-9):.2f}/s)")
+    if check:
+        for config, rep in _run_tasks([(c, _worker_cmd("bulk-check", c, "--check", str(check)))
+                                       for c in to_seed], jobs):
+            if rep is None:
+                sys.exit(f"[{config}] the bulk writer's rows differ from package_create's "
+                         f"(log: {BENCH_STATE / 'logs'}); nothing was seeded in bulk")
+            out[config]["bulk_check"] = rep
+            log(f"[{config}] bulk writer checked against package_create: {rep['checked']} datasets, "
+                "same package_show and index documents")
     chunk = max(500, -(-n // (2 * max(jobs, 1))))
     chunks = {c: [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)] for c in to_seed}
     tasks = []
@@ -874,7 +1110,7 @@ def run_seeding(n: int, to_seed: list[str], to_reindex: list[str], plain_sample:
 
 
 def prepare_data(n: int, reseed: bool, plain_sample: int, batch: int,
-                 jobs: int, keep_index: bool = False) -> dict[str, Any]:
+                 jobs: int, keep_index: bool = False, check: int = 20) -> dict[str, Any]:
     """Make both sites hold exactly datasets 0..n-1, indexed by their current
     code. Reuses what an earlier run made when it still fits. Returns what
     was done."""
@@ -925,7 +1161,7 @@ def prepare_data(n: int, reseed: bool, plain_sample: int, batch: int,
             seeding[config] = {"reused": True, "seeded": state.get("report")}
     t0 = time.perf_counter()
     if to_seed or to_reindex:
-        seeding.update(run_seeding(n, to_seed, to_reindex, plain_sample, batch, jobs))
+        seeding.update(run_seeding(n, to_seed, to_reindex, plain_sample, batch, jobs, check))
         for config, rep in _run_tasks([(c, _worker_cmd("reindex", c)) for c in stale], jobs):
             if rep is None:
                 sys.exit(f"reindexing {config} failed")
@@ -1208,6 +1444,8 @@ def main(argv: Iterable[str] | None = None) -> None:
                     help="reuse an index even if our plugins' code changed since it was built")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
                     help="processes seeding at a time (the number of CPUs)")
+    ap.add_argument("--check", type=int, default=20,
+                    help="datasets per site created both ways before bulk seeding and compared (20)")
     ap.add_argument("--seed-only", action="store_true", help="prepare the data, measure nothing")
     ap.add_argument("--range", default="0:0", help=argparse.SUPPRESS)
     ap.add_argument("--first", action="store_true", help=argparse.SUPPRESS)
@@ -1221,6 +1459,8 @@ def main(argv: Iterable[str] | None = None) -> None:
         if args.worker == "seed":
             lo, hi = (int(x) for x in args.range.split(":"))
             worker_seed(args.config, args.first, args.plain_sample, args.batch, lo, hi)
+        elif args.worker == "bulk-check":
+            worker_bulk_check(args.config, args.check)
         elif args.worker == "reindex":
             worker_reindex(args.config, args.only_missing)
         elif args.worker == "clear-index":
@@ -1238,7 +1478,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     if args.n < 1 or args.queries < 1:
         sys.exit("--n and --queries must be positive")
     seeding = prepare_data(args.n, args.reseed, args.plain_sample, args.batch, args.jobs,
-                           args.keep_index)
+                           args.keep_index, args.check)
     if args.seed_only:
         print(json.dumps(seeding))
         return
